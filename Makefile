@@ -1,0 +1,65 @@
+# garment: every target works on a fresh machine (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SHARED ?= ../shared
+STAMP  := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+
+.PHONY: setup dev data demo test lint bench model browser clean
+
+setup: $(STAMP) data
+
+# torch is installed first, pinned, so pip takes the CPU build on disk instead of a CUDA one.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Fashion-MNIST: present and verified, else Debian's package when root, else the three ways.
+data: $(STAMP)
+	@if $(BIN)/garment data >/dev/null 2>&1; then \
+		echo "Fashion-MNIST: found and verified"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Fashion-MNIST missing: installing Debian's dataset-fashion-mnist"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist \
+		&& $(BIN)/garment data; \
+	else \
+		$(BIN)/garment data; exit 1; \
+	fi
+
+$(DEVSTAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+dev: $(DEVSTAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+		else echo "note: /usr/bin/chromium missing; browser tests will be skipped (apt-get install chromium)"; fi; \
+	fi
+
+demo: setup
+	$(BIN)/garment demo
+
+test: setup dev browser
+	$(BIN)/python -m pytest -q
+
+lint: dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+bench: setup dev
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Retrains the shipped default model exactly as shipped.
+model: setup
+	$(BIN)/garment train --model default --preset shipped --out src/garment/weights/default
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m garment``: the same as the ``garment`` command."""
+
+from garment.cli import main
+
+main()

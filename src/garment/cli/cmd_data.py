@@ -1,0 +1,43 @@
+"""``garment data``: where Fashion-MNIST is and whether it verifies; ``--download`` fetches it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from garment import data
+from garment.cli import app
+
+
+@app.command("data")
+def data_cmd(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder holding the four IDX files."),
+    download: bool = typer.Option(False, "--download",
+                                  help="Fetch the official files into ~/.cache/garment/fashion-mnist "
+                                       "(or --data-dir) with an MD5 check."),
+) -> None:
+    """Say where Fashion-MNIST is and whether every file matches its official MD5."""
+    if download:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn()) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=total or None)
+                bar.update(tasks[name], completed=done)
+
+            dest = data.download(data_dir or data.CACHE_DIR, progress=progress)
+        typer.echo(f"downloaded to {dest}")
+    loc = data.locate(data_dir)
+    typer.echo(f"Fashion-MNIST: {loc.folder}")
+    for name, path in loc.files.items():
+        typer.echo(f"  {'ok ' if loc.verified[name] else 'BAD'}  {path.name}")
+    if not loc.ok:
+        bad = ", ".join(n for n, ok in loc.verified.items() if not ok)
+        typer.echo(f"error: {bad} fail the MD5 check; delete them and run `garment data --download`",
+                   err=True)
+        raise typer.Exit(1)
+    typer.echo("all four files match the official MD5 checksums")
