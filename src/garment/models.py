@@ -187,3 +187,38 @@ def load_model(folder: str | Path | None = None) -> tuple[nn.Module, ModelCard]:
         raise ModelFileError(f"{weights}: weights do not fit {card.arch} {card.arch_args}") from exc
     model.eval()
     return model, card
+
+
+class InferenceHead(nn.Module):
+    """What classification runs: test-time views, class probabilities and the in-scope score.
+
+    ``forward(x)`` takes (N, 1, 28, 28) floats in [0, 1] (a converted image / 255) and returns
+    ``(probs (N, C), score (N,))``. Probabilities are averaged over the views named in the
+    card's ``other["tta"]`` ("identity", "hflip"). ``score`` says how sure the model is that
+    the image is one of the classes: "msp" is the top probability, "energy" is
+    ``T * logsumexp(mean logits / T)``. An image scoring below ``other["threshold"]`` is
+    labelled "other". Everything is one graph, so an ONNX export carries it whole.
+    """
+
+    def __init__(self, model: nn.Module, card: ModelCard) -> None:
+        super().__init__()
+        self.model = model
+        other = card.other or {}
+        self.views = list(other.get("tta", ["identity"]))
+        self.score_kind = other.get("score", "msp")
+        self.temperature = float(other.get("temperature", 1.0))
+        unknown = set(self.views) - {"identity", "hflip"}
+        if unknown or self.score_kind not in ("msp", "energy"):
+            raise ModelFileError(f"model card: unknown tta {sorted(unknown)} or score {self.score_kind!r}")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = x.shape[0]
+        batch = torch.cat([x if v == "identity" else torch.flip(x, dims=[3]) for v in self.views])
+        logits = self.model(batch).float().reshape(len(self.views), n, -1)
+        probs = torch.softmax(logits, dim=-1).mean(0)
+        if self.score_kind == "msp":
+            score = probs.amax(-1)
+        else:
+            t = self.temperature
+            score = t * torch.logsumexp(logits.mean(0) / t, dim=-1)
+        return probs, score
