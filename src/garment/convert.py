@@ -1,0 +1,293 @@
+"""Convert: a shop photo in, a 28x28 uint8 image in Fashion-MNIST's convention out.
+
+Fashion-MNIST (Xiao et al. 2017, section 2) made each image from a Zalando packshot in
+seven steps: PNG; trim edges within 5% of the corner colour; resize the longest edge to 28
+by subsampling; sharpen (Gaussian, radius and sigma 1); extend the shortest edge to 28,
+centred; negate; 8-bit grayscale. Its images are light products on black, filling the
+frame, each stretched so its brightest pixel is ~255.
+
+``convert`` follows those steps, made robust for real shops: the background is modelled
+from the border (a plane fitted to it, so gradients and light-grey studios work), the
+product is a tight crop on pixels that differ from that background, intensity is
+"darkness relative to the local background" (white products on white do not vanish:
+their silhouette gets a floor), and the result is stretched like Fashion-MNIST's. JPEGs are
+decoded at reduced scale (``Image.draft``) so no full-resolution work is done.
+
+A recipe (name, version, params) pins every constant; a model records the recipe it was
+trained with, and classification converts with exactly that recipe.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFile, ImageFilter, ImageOps, UnidentifiedImageError
+
+from garment.errors import GarmentError
+
+RECIPE_NAME = "garment-fmnist"
+RECIPE_VERSION = 1
+
+#: Decompression-bomb limit: images with more pixels are refused ("too-many-pixels").
+MAX_PIXELS = 40_000_000
+
+
+class ConversionError(GarmentError):
+    """A per-item failure: ``reason`` is one of REASONS, the message says what and why."""
+
+    REASONS = ("not-an-image", "truncated", "too-many-pixels", "unsupported", "empty")
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The conversion's constants. Defaults are the current recipe; the model file pins them."""
+
+    name: str = RECIPE_NAME
+    version: int = RECIPE_VERSION
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str) -> Any:
+        return self.params.get(key, DEFAULT_PARAMS[key])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "params": {**DEFAULT_PARAMS, **self.params}}
+
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    # Smallest side requested from the JPEG decoder's reduced-scale (DCT) decode, in pixels.
+    "draft_size": 96,
+    # After decoding, larger images are box-reduced so the longest side is at most this.
+    "work_size": 160,
+    # Border band used to model the background, as a fraction of the shorter side.
+    "border": 0.04,
+    # A pixel is product when it differs from the background plane by more than
+    # max(min_contrast, noise_k * border noise) grey levels.
+    "min_contrast": 14.0,
+    "noise_k": 4.0,
+    # Rows/columns with fewer product pixels than this fraction of the crop are trimmed.
+    "trim_fraction": 0.01,
+    # Split a pair of shoes photographed side by side: keep the larger of two blobs
+    # separated by an empty vertical gap (Fashion-MNIST shows one shoe).
+    "split_pairs": True,
+    # Intensity floor inside the product silhouette, as a fraction of 255, so that a white
+    # product on white keeps its shape after negation.
+    "silhouette_floor": 0.25,
+    # Stretch so this percentile of product pixels maps to 255 (Fashion-MNIST's images
+    # all reach ~255).
+    "stretch_percentile": 99.0,
+    # Sharpen after resizing (the paper's Gaussian sharpen, radius 1): unsharp-mask percent.
+    "sharpen_percent": 60,
+    # Size of the square output.
+    "size": 28,
+}
+
+DEFAULT_RECIPE = Recipe()
+
+
+def get_recipe(spec: Recipe | dict[str, Any] | None) -> Recipe:
+    """A Recipe from a model card's ``recipe`` dict (None: the default recipe)."""
+    if spec is None:
+        return DEFAULT_RECIPE
+    if isinstance(spec, Recipe):
+        return spec
+    name, version = spec.get("name", RECIPE_NAME), int(spec.get("version", RECIPE_VERSION))
+    if name != RECIPE_NAME or version > RECIPE_VERSION:
+        raise GarmentError(
+            f"recipe {name} v{version} unknown to this garment (knows {RECIPE_NAME} "
+            f"v{RECIPE_VERSION}); upgrade garment or use a model trained with this version"
+        )
+    unknown = set(spec.get("params", {})) - set(DEFAULT_PARAMS)
+    if unknown:
+        raise GarmentError(f"recipe params {sorted(unknown)} unknown; known: {sorted(DEFAULT_PARAMS)}")
+    return Recipe(name, version, dict(spec.get("params", {})))
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def open_image(src: str | Path | bytes | Image.Image, draft_size: int = 96) -> Image.Image:
+    """Decode ``src`` to an 8-bit "L" image, upright, alpha composited on white.
+
+    JPEGs are decoded at the smallest DCT scale whose result is at least ``draft_size``
+    on its shorter side. Animated images give their first frame. Raises ConversionError.
+    """
+    name = str(src) if isinstance(src, (str, Path)) else type(src).__name__
+    if isinstance(src, Image.Image):
+        img = src
+    else:
+        try:
+            fp = io.BytesIO(src) if isinstance(src, bytes) else src
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(fp)
+        except (UnidentifiedImageError, ValueError) as exc:
+            raise ConversionError("not-an-image", f"{name}: not an image ({exc})") from exc
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ConversionError("too-many-pixels", f"{name}: too many pixels ({exc})") from exc
+        except OSError as exc:
+            raise ConversionError("not-an-image", f"{name}: cannot read ({exc})") from exc
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise ConversionError("too-many-pixels", f"{name}: {w}x{h} is over {MAX_PIXELS} pixels")
+    if w < 1 or h < 1:
+        raise ConversionError("empty", f"{name}: empty image")
+    try:
+        if getattr(img, "is_animated", False):
+            img.seek(0)
+        if img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
+            scale = max(1, min(w, h) // max(1, draft_size))
+            img.draft("L", (max(1, w // scale), max(1, h // scale)))
+        img = ImageOps.exif_transpose(img) or img
+        return _to_l(img)
+    except Image.DecompressionBombError as exc:
+        raise ConversionError("too-many-pixels", f"{name}: too many pixels ({exc})") from exc
+    except (OSError, SyntaxError, EOFError) as exc:
+        msg = str(exc)
+        reason = "truncated" if "truncat" in msg or "broken" in msg or isinstance(exc, EOFError) else "unsupported"
+        raise ConversionError(reason, f"{name}: {msg or type(exc).__name__}") from exc
+    except ValueError as exc:
+        raise ConversionError("unsupported", f"{name}: {exc}") from exc
+
+
+def _to_l(img: Image.Image) -> Image.Image:
+    """Any mode to "L": alpha on white, 16-bit and float rescaled, CMYK and palettes converted."""
+    mode = img.mode
+    if mode == "P" and "transparency" in img.info:
+        img, mode = img.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("L")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        return Image.fromarray(np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if mode == "L":
+        img.load()
+        return img
+    return img.convert("RGB").convert("L") if mode in ("CMYK", "YCbCr", "LAB", "HSV") else img.convert("L")
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _background_plane(g: np.ndarray, band: int) -> tuple[np.ndarray, float]:
+    """Fit bg(y, x) = a + b*x + c*y to the border band; return the plane and the noise level."""
+    h, w = g.shape
+    mask = np.zeros_like(g, dtype=bool)
+    mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = True, True, True, True
+    ys, xs = np.nonzero(mask)
+    vals = g[mask]
+    # Robust to a product touching the border: fit, drop the worst third, fit again.
+    design = np.stack([np.ones_like(xs, dtype=np.float32), xs / w, ys / h], axis=1)
+    keep = np.ones(len(vals), dtype=bool)
+    for _ in range(2):
+        coef, *_ = np.linalg.lstsq(design[keep], vals[keep], rcond=None)
+        resid = np.abs(vals - design @ coef)
+        keep = resid <= np.quantile(resid, 0.67) + 1e-6
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    plane = coef[0] + coef[1] * xx / w + coef[2] * yy / h
+    noise = float(np.median(resid[keep])) * 1.4826 + 1.0
+    return plane.astype(np.float32), noise
+
+
+def _bbox(mask: np.ndarray, frac: float) -> tuple[int, int, int, int] | None:
+    """Tight box around rows/columns holding more than ``frac`` of the mask's width/height."""
+    rows = np.nonzero(mask.sum(1) > max(0.0, frac * mask.shape[1]))[0]
+    cols = np.nonzero(mask.sum(0) > max(0.0, frac * mask.shape[0]))[0]
+    if len(rows) == 0 or len(cols) == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _split_pair(mask: np.ndarray) -> tuple[int, int] | None:
+    """Column range of the larger of two blobs separated by an empty vertical gap, if any."""
+    col = mask.sum(0)
+    w = len(col)
+    empty = col == 0
+    if not empty[w // 5 : w - w // 5].any():
+        return None
+    inner = np.nonzero(empty[w // 5 : w - w // 5])[0] + w // 5
+    cut = int(inner[len(inner) // 2])
+    left, right = col[:cut].sum(), col[cut:].sum()
+    if min(left, right) < 0.3 * max(left, right):
+        return None  # one object and a stray speck, not a pair
+    return (0, cut) if left >= right else (cut, w)
+
+
+def convert(src: str | Path | bytes | Image.Image, recipe: Recipe | dict[str, Any] | None = None) -> np.ndarray:
+    """Convert one image to (28, 28) uint8 in Fashion-MNIST's convention. Raises ConversionError."""
+    r = get_recipe(recipe)
+    img = open_image(src, r.get("draft_size"))
+    work = int(r.get("work_size"))
+    if max(img.size) > work:
+        factor = max(1, int(np.ceil(max(img.size) / work)))
+        img = img.reduce(factor) if factor > 1 else img
+    g = np.asarray(img, dtype=np.float32)
+    h, w = g.shape
+    size = int(r.get("size"))
+    if min(h, w) < 4:
+        g = np.asarray(img.resize((max(4, w), max(4, h)), Image.NEAREST), dtype=np.float32)
+        h, w = g.shape
+    band = max(1, int(round(min(h, w) * r.get("border"))))
+    plane, noise = _background_plane(g, band)
+    # Darkness relative to the local background: 0 on the background, ~255 for black.
+    dark = np.clip(plane - g, 0, None) / np.maximum(plane, 32.0) * 255.0
+    diff = np.abs(g - plane)
+    mask = diff > max(float(r.get("min_contrast")), float(r.get("noise_k")) * noise)
+    box = _bbox(mask, float(r.get("trim_fraction")))
+    if box is None:
+        box = (0, h, 0, w)  # nothing stands out: keep the whole frame
+    y0, y1, x0, x1 = box
+    if r.get("split_pairs"):
+        cols = _split_pair(mask[y0:y1, x0:x1])
+        if cols is not None:
+            x0, x1 = x0 + cols[0], x0 + cols[1]
+            sub = _bbox(mask[y0:y1, x0:x1], float(r.get("trim_fraction")))
+            if sub is not None:
+                y0, y1, x0, x1 = y0 + sub[0], y0 + sub[1], x0 + sub[2], x0 + sub[3]
+    crop_mask = mask[y0:y1, x0:x1]
+    val = dark[y0:y1, x0:x1]
+    # Light products (lighter than or as light as the background) keep their silhouette.
+    val = np.maximum(val, crop_mask * (255.0 * float(r.get("silhouette_floor"))))
+    val = np.where(crop_mask | (val > 0), val, 0.0)
+    fg = val[crop_mask] if crop_mask.any() else val.ravel()
+    top = float(np.percentile(fg, float(r.get("stretch_percentile")))) if fg.size else 0.0
+    if top > 1.0:
+        val = val * (255.0 / top)
+    val = np.clip(val, 0, 255).astype(np.uint8)
+    ch, cw = val.shape
+    scale = size / max(ch, cw)
+    nw, nh = max(1, round(cw * scale)), max(1, round(ch * scale))
+    small = Image.fromarray(val, "L").resize((nw, nh), Image.BILINEAR, reducing_gap=2.0)
+    if r.get("sharpen_percent"):
+        small = small.filter(ImageFilter.UnsharpMask(radius=1, percent=int(r.get("sharpen_percent")), threshold=0))
+    out = np.zeros((size, size), dtype=np.uint8)
+    oy, ox = (size - nh) // 2, (size - nw) // 2
+    out[oy : oy + nh, ox : ox + nw] = np.asarray(small)
+    return out
+
+
+def convert_many(sources: list[Any], recipe: Recipe | dict[str, Any] | None = None) -> tuple[np.ndarray, list[str | None]]:
+    """Convert a list; failed items give a zero image and their error message (never raise)."""
+    out = np.zeros((len(sources), 28, 28), dtype=np.uint8)
+    errors: list[str | None] = []
+    for i, s in enumerate(sources):
+        try:
+            out[i] = convert(s, recipe)
+            errors.append(None)
+        except ConversionError as exc:
+            errors.append(f"{exc.reason}: {exc}")
+    return out, errors
+
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
