@@ -86,31 +86,32 @@ class Residual(nn.Module):
 class Compact(nn.Module):
     """garment's CPU network: a small residual CNN with BatchNorm and global pooling.
 
-    Shapes for widths (w1, w2, w3): 28x28x1 -> 28x28xw1 -> (stride 2) 14x14xw2 ->
-    residual -> (stride 2) 7x7xw3 -> residual -> global average + max pool -> dense.
-    Most compute sits at 14x14 and 7x7, where channels_last + bf16 run best on a CPU.
+    Shapes for widths (w1, w2): 28x28x1 -> (3x3 stride 2) 14x14xw1 -> residual ->
+    (3x3 stride 2) 7x7xw2 -> residual -> [global average, global max] -> dense.
+    ~8M multiply-adds per image (the classic network: ~25M); with channels_last and
+    bf16 autocast it trains an order of magnitude faster on a CPU.
     """
 
     def __init__(
         self,
         num_classes: int = 10,
-        widths: tuple[int, int, int] | list[int] = (24, 48, 96),
+        widths: tuple[int, int] | list[int] = (32, 64),
+        blocks: int = 1,
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        w1, w2, w3 = widths
+        w1, w2 = widths
         self.features = nn.Sequential(
-            _conv_bn(1, w1),
+            _conv_bn(1, w1, stride=2),
+            *[Residual(w1) for _ in range(blocks)],
             _conv_bn(w1, w2, stride=2),
-            Residual(w2),
-            _conv_bn(w2, w3, stride=2),
-            Residual(w3),
+            *[Residual(w2) for _ in range(blocks)],
         )
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(2 * w3, num_classes)
+        self.fc = nn.Linear(2 * w2, num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features (N, 2*w3): the input to the classifier, used for "other" scores."""
+        """Pooled features (N, 2*w2): the classifier's input, also used for "other" scores."""
         f = self.features(x)
         return torch.cat([f.mean((2, 3)), f.amax((2, 3))], dim=1)
 
@@ -124,9 +125,9 @@ def classic(num_classes: int = 10) -> nn.Module:
 
 
 @register("default")
-def default(num_classes: int = 10, widths: tuple[int, int, int] | list[int] = (24, 48, 96),
+def default(num_classes: int = 10, widths: tuple[int, int] | list[int] = (32, 64), blocks: int = 1,
             dropout: float = 0.1) -> nn.Module:
-    return Compact(num_classes, tuple(widths), dropout)  # type: ignore[arg-type]
+    return Compact(num_classes, tuple(widths), blocks, dropout)  # type: ignore[arg-type]
 
 
 @dataclass
