@@ -1,0 +1,505 @@
+"""Classify: stream images through conversion and the model, batched, in worker processes.
+
+Data flow: paths -> chunks -> worker processes (decode + convert + run the model on the
+chunk as one batch) -> per-image ``Prediction`` rows, in input order. Workers send back only
+probabilities and scores, a few dozen bytes per image, and at most ``2 * workers`` chunks are
+in flight, so memory stays constant however many images there are. A per-image failure is a
+row with ``status="error"``, never an exception.
+
+The model runs as an ONNX export of ``InferenceHead`` (test-time views and the in-scope score
+in one graph), cached per model next to nothing in the package: in ``~/.cache/garment/onnx``
+keyed by the weights' SHA-256 and the card's "other" settings. Without onnxruntime, the same
+head runs in eager PyTorch.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import tempfile
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from garment import OTHER, OTHER_INDEX
+from garment.errors import GarmentError
+
+log = logging.getLogger(__name__)
+
+#: Suffixes picked up when walking a folder (a file named explicitly is always tried).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+#: Output columns, in order.
+COLUMNS = ("path", "label", "label_index", "confidence", "top3", "status", "error")
+FORMATS = ("csv", "jsonl")
+BACKENDS = ("auto", "onnx", "torch")
+ONNX_OPSET = 17
+CACHE_DIR = Path.home() / ".cache" / "garment" / "onnx"
+#: With ``workers=0`` (automatic), fewer images than this are classified in-process:
+#: starting worker processes costs more than it saves.
+IN_PROCESS_BELOW = 256
+
+
+@dataclass
+class ClassifyConfig:
+    """How to classify; every model constant comes from the model folder's card."""
+
+    #: Model folder written by ``garment train``; None: the shipped default model.
+    model_dir: Path | None = None
+    #: In-scope score below which the label is "other"; None: the card's other["threshold"].
+    threshold: float | None = None
+    #: Worker processes decoding and classifying; 0: os.cpu_count() (in-process for
+    #: fewer than IN_PROCESS_BELOW images); 1: everything in this process.
+    workers: int = 0
+    #: Images per inference batch (and per chunk sent to a worker).
+    batch_size: int = 256
+    #: "onnx" (ONNX Runtime), "torch" (eager PyTorch) or "auto" (ONNX when installed).
+    backend: str = "auto"
+    #: Where ONNX exports are cached; None: ~/.cache/garment/onnx (or a temp dir).
+    cache_dir: Path | None = None
+
+    def validate(self) -> None:
+        if self.workers < 0:
+            raise GarmentError(f"workers must be 0 (automatic) or more, not {self.workers}")
+        if self.batch_size < 1:
+            raise GarmentError(f"batch size must be at least 1, not {self.batch_size}")
+        if self.backend not in BACKENDS:
+            raise GarmentError(f"backend {self.backend!r} unknown; use one of {', '.join(BACKENDS)}")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise GarmentError(f"threshold must be a finite number, not {self.threshold}")
+
+
+@dataclass
+class Prediction:
+    """One image's result. ``score`` is the in-scope score the threshold applies to."""
+
+    path: str
+    label: str | None
+    label_index: int | None
+    confidence: float | None
+    top3: str | None
+    status: str  # "ok" | "error"
+    error: str | None = None
+    score: float | None = None
+    #: All class probabilities (C,), for evaluation; not an output column.
+    probs: np.ndarray | None = field(default=None, repr=False)
+
+    def row(self) -> dict[str, Any]:
+        """The output columns (COLUMNS) as a dict."""
+        return {k: getattr(self, k) for k in COLUMNS}
+
+
+@dataclass
+class Summary:
+    """Counts over a run: per label, per error reason."""
+
+    n: int = 0
+    ok: int = 0
+    failed: int = 0
+    labels: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, p: Prediction) -> None:
+        self.n += 1
+        if p.status == "ok":
+            self.ok += 1
+            self.labels[p.label or ""] += 1
+        else:
+            self.failed += 1
+            self.reasons[(p.error or "error").split(":", 1)[0]] += 1
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def iter_images(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Image files under ``paths``: files as given, folders walked recursively in name order.
+
+    Lazy, so a folder of millions of files is never listed in memory at once.
+    """
+    for p in map(Path, paths):
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."):
+                        yield Path(root) / name
+        elif p.exists():
+            yield p
+        else:
+            raise GarmentError(f"{p}: no such file or folder")
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# --------------------------------------------------------------------------- engines
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything a worker process needs to rebuild the model: plain, picklable data."""
+
+    kind: str  # "onnx" | "torch"
+    model_dir: str | None
+    onnx_path: str | None
+    recipe: dict[str, Any]
+    threads: int = 1
+
+
+class Engine:
+    """Runs the inference head on (N, 28, 28) uint8 images: returns (probs (N, C), score (N,))."""
+
+    def __init__(self, spec: EngineSpec) -> None:
+        self.spec = spec
+        if spec.kind == "onnx":
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = spec.threads
+            so.inter_op_num_threads = 1
+            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            so.log_severity_level = 3
+            self.session = ort.InferenceSession(spec.onnx_path, so, providers=["CPUExecutionProvider"])
+        else:
+            import torch
+
+            from garment.models import InferenceHead, load_model
+
+            # One thread per engine: eager PyTorch with more threads on a busy machine is
+            # erratic, and parallelism comes from the worker processes.
+            torch.set_num_threads(spec.threads)
+            model, card = load_model(spec.model_dir)
+            self.head = InferenceHead(model, card).eval()
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = (images.astype(np.float32) / 255.0)[:, None]  # (N, 1, 28, 28) in [0, 1]
+        if self.spec.kind == "onnx":
+            probs, score = self.session.run(None, {"x": x})
+            return probs, score
+        import torch
+
+        with torch.inference_mode():
+            probs_t, score_t = self.head(torch.from_numpy(x))
+        return probs_t.numpy(), score_t.numpy()
+
+
+def _weights_key(model_dir: Path, card: Any) -> str:
+    """Cache key: the weights' SHA-256 plus everything in the card that shapes the head's graph."""
+    from garment.models import WEIGHTS_FILE
+
+    h = hashlib.sha256()
+    with (model_dir / WEIGHTS_FILE).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    head = json.dumps([card.arch, card.arch_args, card.other, ONNX_OPSET], sort_keys=True, default=str)
+    return f"{h.hexdigest()[:32]}-{hashlib.sha256(head.encode()).hexdigest()[:12]}"
+
+
+def export_onnx(model_dir: Path | None, cache_dir: Path | None = None) -> Path:
+    """Export the model's ``InferenceHead`` to ONNX once; later calls return the cached file."""
+    from garment.models import DEFAULT_MODEL_DIR, read_card
+
+    folder = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+    card = read_card(folder)
+    key = _weights_key(folder, card)
+    for base in ([Path(cache_dir)] if cache_dir else [CACHE_DIR, Path(tempfile.gettempdir()) / "garment-onnx"]):
+        target = base / f"{key}.onnx"
+        if target.is_file():
+            return target
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            _export(folder, target)
+            return target
+        except PermissionError as exc:
+            log.info("cannot write the ONNX cache in %s (%s); trying the next place", base, exc)
+    raise GarmentError(f"no writable place for the ONNX export; pass a writable cache dir ({cache_dir})")
+
+
+def _export(folder: Path, target: Path) -> None:
+    import warnings
+
+    import torch
+
+    from garment.models import InferenceHead, load_model
+
+    model, card = load_model(folder)
+    head = InferenceHead(model, card).eval()
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation chatter
+        torch.onnx.export(
+            head, (torch.zeros(2, 1, 28, 28),), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
+            input_names=["x"], output_names=["probs", "score"],
+            dynamic_axes={"x": {0: "n"}, "probs": {0: "n"}, "score": {0: "n"}},
+        )
+    os.replace(tmp, target)  # atomic: concurrent runs never see half a file
+
+
+# --------------------------------------------------------------------------- per chunk
+
+_ENGINE: Engine | None = None
+
+
+def _worker_init(spec: EngineSpec) -> None:
+    global _ENGINE
+    _ENGINE = Engine(spec)
+
+
+def _run_chunk(
+    sources: list[Any], engine: Engine | None = None
+) -> tuple[list[str | None], np.ndarray, np.ndarray]:
+    """Convert and classify one chunk: (error per item or None, probs (n, C), score (n,)).
+
+    Failed items get zero rows; they are masked out by their error.
+    """
+    from garment.convert import ConversionError, convert
+
+    engine = engine or _ENGINE
+    assert engine is not None, "worker not initialised"
+    images = np.zeros((len(sources), 28, 28), dtype=np.uint8)
+    errors: list[str | None] = []
+    for i, src in enumerate(sources):
+        try:
+            if isinstance(src, np.ndarray):  # already converted
+                if src.shape != (28, 28):
+                    raise ConversionError("unsupported", f"array of shape {src.shape}, not (28, 28)")
+                images[i] = src
+            else:
+                images[i] = convert(src, engine.spec.recipe)
+            errors.append(None)
+        except ConversionError as exc:
+            errors.append(f"{exc.reason}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - per-item boundary: one bad file must not stop a run
+            errors.append(f"internal: {type(exc).__name__}: {exc}")
+    ok = [i for i, e in enumerate(errors) if e is None]
+    probs = np.zeros((len(sources), 0), dtype=np.float32)
+    score = np.zeros(len(sources), dtype=np.float32)
+    if ok:
+        p, s = engine(images[ok])
+        probs = np.zeros((len(sources), p.shape[1]), dtype=np.float32)
+        probs[ok], score[ok] = p, s
+    return errors, probs, score
+
+
+# --------------------------------------------------------------------------- classifier
+
+
+class Classifier:
+    """A model ready to classify: ``Classifier.load(dir).predict(images)``.
+
+    ``predict`` takes paths, bytes, PIL images or converted (28, 28) uint8 arrays and runs in
+    this process; ``stream`` takes paths and runs in worker processes with constant memory.
+    """
+
+    def __init__(self, spec: EngineSpec, card: Any, config: ClassifyConfig) -> None:
+        self.spec, self.card, self.config = spec, card, config
+        self.classes: list[str] = list(card.classes)
+        other = card.other or {}
+        if config.threshold is not None:
+            self.threshold = float(config.threshold)
+        elif "threshold" in other:
+            self.threshold = float(other["threshold"])
+        else:
+            log.warning("model card has no other['threshold']: no image will be labelled %r", OTHER)
+            self.threshold = -math.inf
+        self._engine: Engine | None = None
+
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None, config: ClassifyConfig | None = None) -> Classifier:
+        """Read the model folder (None: the shipped default), export or reuse its ONNX graph."""
+        from garment.convert import get_recipe
+        from garment.models import DEFAULT_MODEL_DIR, read_card
+
+        config = ClassifyConfig(**{**asdict(config or ClassifyConfig())})
+        if model_dir is not None:
+            config.model_dir = Path(model_dir)
+        config.validate()
+        folder = Path(config.model_dir) if config.model_dir else DEFAULT_MODEL_DIR
+        card = read_card(folder)
+        get_recipe(card.recipe or None)  # an unknown recipe is a run-level error, raised now
+        kind = config.backend
+        if kind == "auto":
+            try:
+                import onnxruntime  # noqa: F401
+                kind = "onnx"
+            except ImportError:
+                log.warning("onnxruntime is not installed: running the model in eager PyTorch "
+                            "(several times slower); `pip install onnxruntime` to speed it up")
+                kind = "torch"
+        onnx_path = str(export_onnx(folder, config.cache_dir)) if kind == "onnx" else None
+        spec = EngineSpec(kind, str(folder), onnx_path, dict(card.recipe or {}))
+        return cls(spec, card, config)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from dataclasses import replace
+
+            self._engine = Engine(replace(self.spec, threads=min(4, os.cpu_count() or 1)))
+        return self._engine
+
+    def predict_arrays(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Converted images (N, 28, 28) uint8 -> (probs (N, C), score (N,)), in batches."""
+        bs = self.config.batch_size
+        parts = [self.engine(images[i : i + bs]) for i in range(0, len(images), bs)]
+        if not parts:
+            return np.zeros((0, len(self.classes)), np.float32), np.zeros(0, np.float32)
+        return np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts])
+
+    def predict(self, images: Iterable[Any]) -> list[Prediction]:
+        """Classify images in this process: paths, bytes, PIL images or (28, 28) uint8 arrays."""
+        out: list[Prediction] = []
+        for chunk in _chunks(images, self.config.batch_size):
+            names = [_name(s, len(out) + i) for i, s in enumerate(chunk)]
+            out += self._predictions(names, *_run_chunk(chunk, self.engine))
+        return out
+
+    def stream(
+        self,
+        paths: Iterable[str | Path],
+        total: int | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> Iterator[Prediction]:
+        """Classify image files, yielding predictions in input order with constant memory.
+
+        ``total`` (when known) sizes the chunks so every worker gets work;
+        ``progress(done, total)`` is called after each chunk.
+        """
+        workers = self.config.workers or (os.cpu_count() or 1)
+        if self.config.workers == 0 and total is not None and total < IN_PROCESS_BELOW:
+            workers = 1
+        size = self.config.batch_size
+        if total is not None and workers > 1:
+            # Four chunks per worker at least, so the last chunks do not leave a core idle.
+            size = max(8, min(size, math.ceil(total / (4 * workers))))
+        chunks = _chunks((str(p) for p in paths), size)
+        results = self._serial(chunks) if workers == 1 else self._parallel(chunks, workers)
+        done = 0
+        for names, (errors, probs, score) in results:
+            yield from self._predictions(names, errors, probs, score)
+            done += len(names)
+            if progress:
+                progress(done, total)
+
+    def _serial(self, chunks: Iterator[list[str]]) -> Iterator[tuple[list[str], Any]]:
+        for chunk in chunks:
+            yield chunk, _run_chunk(chunk, self.engine)
+
+    def _parallel(self, chunks: Iterator[list[str]], workers: int) -> Iterator[tuple[list[str], Any]]:
+        # forkserver: workers fork from a small clean server, neither inheriting this process's
+        # threads (unsafe with fork) nor re-importing everything per worker (slow with spawn).
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        ctx = mp.get_context(method)
+        pending: deque[tuple[list[str], Future[Any]]] = deque()
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(self.spec,)) as pool:
+            try:
+                for chunk in chunks:
+                    pending.append((chunk, pool.submit(_run_chunk, chunk)))
+                    if len(pending) >= 2 * workers:  # bounded in flight: constant memory
+                        names, fut = pending.popleft()
+                        yield names, fut.result()
+                while pending:
+                    names, fut = pending.popleft()
+                    yield names, fut.result()
+            except BrokenProcessPool as exc:
+                raise GarmentError(
+                    "a worker process died (out of memory, or a decoder crash on one file); "
+                    f"rerun with --workers 1 to find the file ({exc})"
+                ) from exc
+            finally:
+                for _, fut in pending:
+                    fut.cancel()
+
+    def _predictions(
+        self, names: list[str], errors: list[str | None], probs: np.ndarray, score: np.ndarray
+    ) -> list[Prediction]:
+        out = []
+        for i, (name, err) in enumerate(zip(names, errors, strict=True)):
+            if err is not None:
+                out.append(Prediction(name, None, None, None, None, "error", err))
+                continue
+            p = probs[i]
+            top = np.argsort(-p, kind="stable")[:3]
+            best = int(top[0])
+            in_scope = bool(score[i] >= self.threshold)
+            out.append(Prediction(
+                path=name,
+                label=self.classes[best] if in_scope else OTHER,
+                label_index=best if in_scope else OTHER_INDEX,
+                confidence=round(float(p[best]), 4),
+                top3="|".join(f"{self.classes[j]}:{p[j]:.2f}" for j in top),
+                status="ok",
+                score=float(score[i]),
+                probs=p,
+            ))
+        return out
+
+
+def _name(src: Any, index: int) -> str:
+    if isinstance(src, (str, Path)):
+        return str(src)
+    return f"<{type(src).__name__} {index}>"
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def write_predictions(predictions: Iterable[Prediction], out: TextIO, fmt: str = "csv") -> Summary:
+    """Write rows as they come (CSV with a header, or JSON lines); return the run's counts."""
+    if fmt not in FORMATS:
+        raise GarmentError(f"format {fmt!r} unknown; use one of {', '.join(FORMATS)}")
+    summary = Summary()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n") if fmt == "csv" else None
+    if writer:
+        writer.writeheader()
+    for p in predictions:
+        summary.add(p)
+        if writer:
+            writer.writerow({k: "" if v is None else v for k, v in p.row().items()})
+        else:
+            out.write(json.dumps(p.row()) + "\n")
+    return summary
+
+
+def classify(
+    paths: Iterable[str | Path],
+    out: TextIO,
+    config: ClassifyConfig | None = None,
+    fmt: str = "csv",
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Summary:
+    """Classify every image under ``paths`` and write one row per image to ``out``.
+
+    Raises GarmentError only for run-level problems (no images, unusable model); a file
+    that cannot be classified is an "error" row, counted in the summary.
+    """
+    config = config or ClassifyConfig()
+    if fmt not in FORMATS:
+        raise GarmentError(f"format {fmt!r} unknown; use one of {', '.join(FORMATS)}")
+    paths = list(paths)
+    total = sum(1 for _ in iter_images(paths))  # a listing pass: cheap, and gives the bar a total
+    if total == 0:
+        raise GarmentError(f"no image files under {', '.join(map(str, paths))} "
+                           f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    clf = Classifier.load(config=config)
+    return write_predictions(clf.stream(iter_images(paths), total=total, progress=progress), out, fmt)

@@ -1,0 +1,70 @@
+"""``garment classify``: label image files and folders with Fashion-MNIST classes or "other"."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from garment.cli import app
+
+
+@app.command("classify")
+def classify_cmd(
+    paths: Annotated[list[Path], typer.Argument(
+        exists=True, help="Image files or folders (searched recursively).")],
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="Model folder; default: the shipped model.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write the rows here; default: standard output.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Output format: csv or jsonl.")] = "csv",
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", help="In-scope score below which the label is 'other'; "
+                            "default: the threshold calibrated in the model file.")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Worker processes; 0: one per CPU core.")] = 0,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", help="Images per inference batch.")] = 256,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Classify images: one row per image (path,label,label_index,confidence,top3,status,error).
+
+    A file that cannot be read is an "error" row and counted; the exit status is 0 unless no
+    image at all could be classified.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from garment.classify import ClassifyConfig, classify
+
+    config = ClassifyConfig(model_dir=model, threshold=threshold, workers=workers,
+                            batch_size=batch_size)
+    config.validate()
+    err = Console(stderr=True)
+    stream = out.open("w", newline="") if out else sys.stdout
+    try:
+        with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                      console=err, disable=quiet, transient=True) as bar:
+            task = bar.add_task("classify", total=None, rate="")
+
+            def progress(done: int, total: int | None) -> None:
+                elapsed = bar.tasks[0].elapsed or 0.0
+                rate = f"{done / elapsed:,.0f} img/s" if elapsed > 0 else ""
+                bar.update(task, completed=done, total=total, rate=rate)
+
+            summary = classify(paths, stream, config, fmt=fmt, progress=progress)
+    finally:
+        if out:
+            stream.close()
+    err.print(f"{summary.n} images: {summary.ok} classified, {summary.failed} failed")
+    for label, count in sorted(summary.labels.items(), key=lambda kv: -kv[1]):
+        err.print(f"  {label:<12} {count:>7}")
+    for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
+        err.print(f"  [red]error[/red] {reason:<14} {count:>7}")
+    if out:
+        err.print(f"wrote {out}")
+    if summary.ok == 0:
+        raise typer.Exit(1)
