@@ -1,0 +1,318 @@
+"""Scrape, extraction: HTML + URL -> product, pure functions testable on saved pages.
+
+Layers, in order: JSON-LD, microdata, RDFa (schema.org Product), OpenGraph
+(og:type product), then a site profile's selectors. A page is a product page when any
+layer says so; each field comes from the first layer that has it and ``sources`` records
+which. Image candidates keep the layers' order (the main packshot first) and exclude
+logos, icons, placeholders and tracking pixels by URL and by markup context.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import lxml.html
+from lxml import etree
+
+from garment.scrape import schemaorg
+from garment.scrape.profile import SiteProfile
+
+LAYERS = ("jsonld", "microdata", "rdfa", "opengraph", "profile")
+FIELDS = ("sku", "name", "brand", "price", "currency", "category", "description")
+
+#: URL words that mark an image as page furniture, never a packshot.
+JUNK_IMAGE = re.compile(
+    r"(logo|icon|favicon|sprite|placeholder|spacer|blank\.|pixel|tracking|beacon|badge|"
+    r"spinner|loader|/flags?/|payment|1x1|\.svg(\?|$))", re.I)
+#: Markup (class, id, alt) of an <img> or its ancestors that marks it as furniture.
+JUNK_CONTEXT = re.compile(r"(logo|icon|brand-mark|avatar|badge|social|payment|banner)", re.I)
+FURNITURE_TAGS = frozenset({"header", "nav", "footer", "aside"})
+#: Declared <img width/height> below this is an icon whatever its name.
+MIN_DECLARED_PX = 64
+NOAI = re.compile(r"\bno(image)?ai\b", re.I)
+PAGER = re.compile(r"pag(er|ination|ing)", re.I)
+PAGE_PARAMS = frozenset({"page", "p", "pg", "pagenumber", "paged", "pageindex"})
+
+
+@dataclass
+class Product:
+    """What a product page says about its product."""
+
+    url: str
+    canonical_url: str
+    extractor: str                              # first layer that said "product"
+    sku: str | None = None
+    name: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    category: str | None = None                 # breadcrumb path, ' > ' separated
+    description: str | None = None
+    image_urls: list[str] = field(default_factory=list)  # main packshot first
+    sources: dict[str, str] = field(default_factory=dict)  # field -> layer
+    noai: bool = False                          # meta robots says noai / noimageai
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_html(html: str | bytes) -> Any:
+    """An lxml tree for ``html``, tolerant of anything a shop serves."""
+    if isinstance(html, bytes):
+        html = html.decode("utf-8", "replace")
+    if not html.strip():
+        html = "<html></html>"
+    try:
+        return lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        # An XML declaration with an encoding is refused on str input.
+        return lxml.html.fromstring(re.sub(r"^\s*<\?xml[^>]*>", "", html) or "<html/>")
+
+
+def _jsonld_nodes(tree: Any) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = []
+    for script in tree.xpath("//script[translate(@type, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
+                             "'abcdefghijklmnopqrstuvwxyz')='application/ld+json']"):
+        for value in schemaorg.loads_tolerant(script.text or ""):
+            nodes.extend(schemaorg.iter_nodes(value))
+    return nodes
+
+
+def _extruct(html: str, url: str, syntax: str) -> list[Any]:
+    import extruct
+
+    try:
+        return extruct.extract(html, base_url=url, syntaxes=[syntax], uniform=True,
+                               errors="ignore").get(syntax, [])
+    except Exception:  # extruct/pyRdfa raise anything on odd markup; one optional layer
+        return []
+
+
+def _microdata_nodes(html: str, url: str) -> list[dict[str, Any]]:
+    if "itemscope" not in html.lower():
+        return []
+    nodes: list[dict[str, Any]] = []
+    for value in _extruct(html, url, "microdata"):
+        nodes.extend(schemaorg.iter_nodes(value))
+    return nodes
+
+
+def _rdfa_nodes(html: str, url: str) -> list[dict[str, Any]]:
+    low = html.lower()
+    if "typeof=" not in low and "vocab=" not in low:
+        return []
+    return schemaorg.compact_rdfa(_extruct(html, url, "rdfa"))
+
+
+def _meta(tree: Any, *names: str) -> list[str]:
+    out = []
+    for el in tree.xpath("//meta[@property or @name]"):
+        key = (el.get("property") or el.get("name") or "").strip().lower()
+        if key in names and (el.get("content") or "").strip():
+            out.append(el.get("content").strip())
+    return out
+
+
+def _opengraph(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
+    og_type = (_meta(tree, "og:type") or [""])[0].lower()
+    is_product = og_type in {"product", "og:product", "product.item", "product.group"}
+    out: dict[str, Any] = {}
+    for fld, names in (("name", ("og:title",)), ("description", ("og:description",)),
+                       ("brand", ("product:brand", "og:brand")),
+                       ("sku", ("product:retailer_item_id", "product:sku"))):
+        if values := _meta(tree, *names):
+            out[fld] = values[0]
+    if amount := _meta(tree, "product:price:amount", "og:price:amount"):
+        price, symbol = schemaorg.parse_price(amount[0])
+        if price is not None:
+            out["price"] = price
+        currency = _meta(tree, "product:price:currency", "og:price:currency")
+        if currency or symbol:
+            out["currency"] = (currency[0] if currency else symbol or "").upper()
+    if images := _meta(tree, "og:image", "og:image:url", "og:image:secure_url"):
+        out["image_urls"] = [urljoin(url, i) for i in images]
+    return is_product, out
+
+
+def _select(tree: Any, expr: str, is_image: bool = False) -> list[str]:
+    from parsel import Selector
+
+    sel = Selector(root=tree)
+    if expr.startswith("xpath:"):
+        result = sel.xpath(expr[6:])
+    elif expr.startswith(("/", "(")):
+        result = sel.xpath(expr)
+    else:
+        result = sel.css(expr)
+    out = []
+    for s in result:
+        if isinstance(s.root, str):
+            value = s.root
+        elif is_image:
+            value = s.root.get("src") or s.root.get("data-src") or s.root.get("href") or ""
+        else:
+            value = s.xpath("normalize-space(string())").get() or ""
+        if value.strip():
+            out.append(" ".join(value.split()))
+    return out
+
+
+def _profile(tree: Any, url: str, profile: SiteProfile) -> tuple[bool, dict[str, Any]]:
+    s = profile.selectors
+    out: dict[str, Any] = {}
+    for fld in ("sku", "name", "brand", "currency", "description"):
+        if fld in s and (values := _select(tree, s[fld])):
+            out[fld] = values[0]
+    if "price" in s and (values := _select(tree, s["price"])):
+        price, symbol = schemaorg.parse_price(values[0])
+        if price is not None:
+            out["price"] = price
+        if symbol and "currency" not in out:
+            out["currency"] = symbol
+    if "category" in s and (values := _select(tree, s["category"])):
+        out["category"] = " > ".join(values)
+    if "image" in s and (values := _select(tree, s["image"], is_image=True)):
+        out["image_urls"] = [urljoin(url, v) for v in values]
+    marker = s.get("product")
+    is_product = bool(_select(tree, marker)) if marker else bool(out.get("name") and
+                                                                  out.get("image_urls"))
+    return is_product, out
+
+
+def _is_furniture(img: Any) -> bool:
+    for attr in ("width", "height"):
+        value = (img.get(attr) or "").strip().rstrip("px")
+        if value.isdigit() and int(value) < MIN_DECLARED_PX:
+            return True
+    el = img
+    for _ in range(12):  # bounded walk up the ancestors
+        if el is None or not isinstance(el.tag, str):
+            break
+        if el.tag in FURNITURE_TAGS:
+            return True
+        marks = " ".join(el.get(a) or "" for a in ("class", "id", "alt", "role"))
+        if JUNK_CONTEXT.search(marks):
+            return True
+        el = el.getparent()
+    return False
+
+
+def _img_src(img: Any) -> str:
+    for attr in ("data-zoom-image", "data-large", "data-src", "data-original", "src"):
+        value = (img.get(attr) or "").strip()
+        if value and not value.startswith("data:"):
+            return value
+    return ""
+
+
+def _dom_images(tree: Any, url: str) -> list[str]:
+    """Content images when no markup names one: <img> in main/article first, never in
+    header/nav/footer or with logo-like markup."""
+    scope = tree.xpath("//main|//article|//*[@role='main']") or [tree]
+    out = []
+    for img in scope[0].iter("img"):
+        src = _img_src(img)
+        if src and not _is_furniture(img):
+            out.append(urljoin(url, src))
+    return out
+
+
+def clean_images(urls: list[str], profile: SiteProfile | None = None) -> list[str]:
+    """Drop furniture and duplicates, apply the profile's CDN size rewrites."""
+    out: list[str] = []
+    for u in urls:
+        if urlsplit(u).scheme not in ("http", "https") or JUNK_IMAGE.search(u):
+            continue
+        if profile is not None:
+            u = profile.rewrite_image(u)
+        if u not in out:
+            out.append(u)
+    return out
+
+
+def canonical_url(tree: Any, url: str) -> str:
+    """The page's rel=canonical when it is on the same host, else ``url``; no fragment."""
+    for href in tree.xpath("//link[translate(@rel, 'CANONICAL', 'canonical')='canonical']"
+                           "/@href"):
+        cand = urljoin(url, href.strip())
+        if urlsplit(cand).hostname == urlsplit(url).hostname:
+            return cand.split("#")[0]
+    return url.split("#")[0]
+
+
+def page_noai(tree: Any) -> bool:
+    """Whether meta robots forbids AI use of the page's images."""
+    return any(NOAI.search(v) for v in _meta(tree, "robots", "googlebot"))
+
+
+def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = None,
+                    tree: Any = None) -> Product | None:
+    """The product a page describes, or None when no layer says it is a product page."""
+    text = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
+    tree = parse_html(text) if tree is None else tree
+    canonical = canonical_url(tree, url)
+    urls = {url.split("#")[0], canonical}
+    layers: list[tuple[str, bool, dict[str, Any]]] = []
+    crumbs: list[str] = []
+    for name, nodes in (("jsonld", _jsonld_nodes(tree)),
+                        ("microdata", _microdata_nodes(text, url)),
+                        ("rdfa", _rdfa_nodes(text, url))):
+        node = schemaorg.pick_product(nodes, urls)
+        layers.append((name, node is not None,
+                       schemaorg.product_fields(node, url) if node else {}))
+        crumbs = crumbs or schemaorg.breadcrumb(nodes)
+    layers.append(("opengraph", *_opengraph(tree, url)))
+    if profile is not None:
+        layers.append(("profile", *_profile(tree, url, profile)))
+    extractor = next((name for name, is_prod, _ in layers if is_prod), None)
+    if extractor is None:
+        return None
+
+    product = Product(url=url, canonical_url=canonical, extractor=extractor,
+                      noai=page_noai(tree))
+    images: list[str] = []
+    for name, _, fields in layers:
+        for fld in FIELDS:
+            if getattr(product, fld) is None and fields.get(fld) not in (None, ""):
+                setattr(product, fld, fields[fld])
+                product.sources[fld] = name
+        if fields.get("image_urls"):
+            product.sources.setdefault("image_urls", name)
+            images.extend(fields["image_urls"])
+    if crumbs and product.category is None:
+        path = [c for c in crumbs if c != product.name and c.lower() != "home"]
+        if path:
+            product.category = " > ".join(path)
+            product.sources["category"] = "breadcrumb"
+    if not clean_images(images, profile):
+        images = _dom_images(tree, url)
+        if images:
+            product.sources["image_urls"] = "dom"
+    product.image_urls = clean_images(images, profile)
+    if product.currency:
+        product.currency = product.currency.upper()
+    return product
+
+
+def pagination_urls(tree: Any, url: str, pattern: str | None = None) -> list[str]:
+    """Links to a listing's other pages: rel=next, ?page=N / ?p=N, numbered pager links,
+    or the profile's ``pattern``."""
+    out: list[str] = []
+    rx = re.compile(pattern) if pattern else None
+    for el in tree.xpath("//link[@href]|//a[@href]"):
+        href = urljoin(url, el.get("href").strip()).split("#")[0]
+        rel = (el.get("rel") or "").lower().split()
+        query = {k.lower() for k, v in parse_qsl(urlsplit(href).query) if v.isdigit()}
+        label = (el.text_content() if el.tag == "a" else "").strip()
+        in_pager = any(PAGER.search(a.get("class") or "") for a in el.iterancestors()
+                       if isinstance(a.tag, str))
+        if ("next" in rel or "prev" in rel or query & PAGE_PARAMS
+                or (rx is not None and rx.search(href))
+                or (in_pager and (label.isdigit() or label.lower() in {"next", "›", "»"}))):
+            if href not in out and href != url:
+                out.append(href)
+    return out
+

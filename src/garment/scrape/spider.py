@@ -1,0 +1,243 @@
+"""Scrape, the spider: discovery (links breadth first, sitemaps, pagination) and extraction.
+
+It only reads pages and follows links; packshots are downloaded and products stored by
+the pipelines. Pages never leave the shop's site (the start URLs' hosts); image hosts are
+reached by the packshot pipeline only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from scrapy import Request, Spider, signals
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import HtmlResponse, Response, TextResponse
+from scrapy.linkextractors import LinkExtractor
+from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.gz import gunzip
+from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+from twisted.internet.error import ConnectError, DNSLookupError, TimeoutError
+from twisted.python.failure import Failure
+from twisted.web._newclient import ResponseFailed
+
+from garment.scrape import CrawlConfig
+from garment.scrape.extract import extract_product, pagination_urls, parse_html
+from garment.scrape.images import forbids_ai
+from garment.scrape.polite import OutOfScope
+from garment.scrape.profile import SiteProfile, load_profile
+from garment.store import Catalogue, site_of
+
+logger = logging.getLogger(__name__)
+
+#: Links a catalogue crawler has no business following.
+DEFAULT_DENY = (r"/(cart|basket|checkout|account|login|logout|register|signin|wishlist)\b",
+                r"[?&](add-to-cart|add_to_wishlist|sessionid|sid)=")
+#: Query parameters that only track the visitor.
+TRACKING = re.compile(r"^(utm_\w+|gclid|fbclid|mc_\w+|ref|_ga)$", re.I)
+
+
+@dataclass
+class ProductItem:
+    """A product on its way through the pipelines."""
+
+    product: dict[str, Any]
+    noai: bool = False                      # page forbids AI use of its images
+    image: dict[str, Any] | None = None     # set by the packshot pipeline
+
+
+@dataclass
+class Counters:
+    """What the crawl has done so far (shown while running, stored at the end)."""
+
+    pages: int = 0
+    products: int = 0                       # stored
+    images: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+def clean_url(url: str) -> str:
+    """Drop the fragment and tracking parameters, so one page has one URL."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not TRACKING.match(k)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), ""))
+
+
+def failure_reason(failure: Failure) -> tuple[str, int | None]:
+    """(reason, HTTP status) of a failed request, for the errors table."""
+    exc = failure.value
+    if isinstance(exc, HttpError):
+        return f"http_{exc.response.status}", exc.response.status
+    if isinstance(exc, IgnoreRequest):
+        msg = str(exc)
+        if "robots.txt" in msg:
+            return "robots", None
+        if "redirect" in msg:
+            return "redirect_loop", None
+        return "ignored", None
+    if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
+        return "timeout", None
+    if isinstance(exc, DNSLookupError):
+        return "dns", None
+    if isinstance(exc, ConnectError):
+        return "connection", None
+    if isinstance(exc, ResponseFailed):
+        return "response_failed", None
+    return type(exc).__name__, None
+
+
+class ShopSpider(Spider):
+    """Crawls one shop (one or more start URLs on its hosts) for product pages."""
+
+    name = "garment"
+
+    def __init__(self, config: CrawlConfig, catalogue: Catalogue, run_id: int,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        self.config = config
+        self.catalogue = catalogue
+        self.run_id = run_id
+        self.profile: SiteProfile | None = (load_profile(config.site) if config.site
+                                            else None)
+        self.start_urls = list(config.start_urls) or (self.profile.start_urls
+                                                      if self.profile else [])
+        self.sites = {site_of(u) for u in self.start_urls}
+        self.counters = Counters()
+        self.emitted = 0                    # products handed to the pipelines
+        self.stopping = False               # product budget reached
+        self.done = catalogue.done_urls() if config.resume else set()
+        self.seen_products: set[str] = set(self.done)
+        deny = list(DEFAULT_DENY) + (self.profile.deny if self.profile else [])
+        self.links = LinkExtractor(deny=deny, unique=True, canonicalize=False)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> ShopSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._robots_parsed, signal=signals.robots_parsed)
+        return spider
+
+    # -- requests ---------------------------------------------------------------------
+    def _page(self, url: str, priority: int = 0) -> Request:
+        return Request(url, callback=self.parse_page, errback=self.page_failed,
+                       priority=priority, meta={"kind": "page"})
+
+    def _sitemap(self, url: str) -> Request:
+        return Request(url, callback=self.parse_sitemap, errback=self.discovery_failed,
+                       priority=5, meta={"kind": "sitemap"})
+
+    def on_site(self, url: str) -> bool:
+        return urlsplit(url).scheme in ("http", "https") and site_of(url) in self.sites
+
+    async def start(self) -> AsyncIterator[Any]:
+        roots = []
+        for url in self.start_urls:
+            if re.search(r"\.xml(\.gz)?$|sitemap", urlsplit(url).path, re.I):
+                yield self._sitemap(url)
+            else:
+                yield self._page(clean_url(url), priority=10)
+            parts = urlsplit(url)
+            root = f"{parts.scheme}://{parts.netloc}"
+            if root not in roots:
+                roots.append(root)
+        for root in roots:
+            yield self._sitemap(f"{root}/sitemap.xml")
+            if not self.settings.getbool("ROBOTSTXT_OBEY"):
+                # The robots middleware reads robots.txt otherwise; its sitemaps arrive
+                # through the robots_parsed signal.
+                yield Request(f"{root}/robots.txt", callback=self.parse_robots,
+                              errback=self.discovery_failed, meta={"kind": "sitemap"})
+
+    def _robots_parsed(self, robotparser: Any, request: Request) -> None:
+        rp = getattr(robotparser, "rp", None)
+        if rp is None or not self.on_site(request.url) or self.crawler.engine is None:
+            return
+        for url in rp.sitemaps:
+            if self.on_site(url):
+                self.crawler.engine.crawl(self._sitemap(url))
+
+    # -- callbacks --------------------------------------------------------------------
+    def parse_robots(self, response: Response) -> Iterator[Request]:
+        for url in sitemap_urls_from_robots(response.text, base_url=response.url):
+            if self.on_site(url):
+                yield self._sitemap(url)
+
+    def parse_sitemap(self, response: Response) -> Iterator[Request]:
+        body = response.body
+        if body[:2] == b"\x1f\x8b":
+            try:
+                body = gunzip(body, max_size=self.config.max_page_bytes)
+            except (OSError, ValueError):
+                return
+        if b"<urlset" not in body[:2000] and b"<sitemapindex" not in body[:2000]:
+            if isinstance(response, HtmlResponse):
+                yield from self.parse_page(response)  # a start URL that was a page
+            return
+        sitemap = Sitemap(body)
+        for entry in sitemap:
+            loc = entry.get("loc", "")
+            if not self.on_site(loc):
+                continue
+            if sitemap.type == "sitemapindex":
+                yield self._sitemap(loc)
+            elif clean_url(loc) not in self.done:
+                yield self._page(clean_url(loc))
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        if not isinstance(response, TextResponse):
+            return
+        if not isinstance(response, HtmlResponse) and b"<urlset" in response.body[:2000]:
+            yield from self.parse_sitemap(response)
+            return
+        self.counters.pages += 1
+        tree = parse_html(response.text)
+        product = extract_product(response.text, response.url, self.profile, tree=tree)
+        if product is not None and not self.stopping:
+            keys = {clean_url(response.url), clean_url(product.canonical_url)}
+            if not keys & self.seen_products:
+                self.seen_products.update(keys)
+                product.canonical_url = clean_url(product.canonical_url)
+                tags = [v.decode("latin-1") for v in response.headers.getlist("X-Robots-Tag")]
+                yield ProductItem(product=product.as_dict(),
+                                  noai=product.noai or forbids_ai(tags))
+                self.emitted += 1
+                limit = self.config.max_products
+                if limit is not None and self.emitted >= limit:
+                    self.stopping = True
+        if self.stopping:
+            return
+        pages = {clean_url(u) for u in pagination_urls(
+            tree, response.url, self.profile.pagination if self.profile else None)}
+        for link in self.links.extract_links(response):
+            url = clean_url(link.url)
+            if self.on_site(url) and url not in self.done:
+                # Listing pages first: they lead to many products each.
+                yield self._page(url, priority=2 if url in pages else 0)
+
+    # -- failures ---------------------------------------------------------------------
+    def page_failed(self, failure: Failure) -> None:
+        if isinstance(failure.value, OutOfScope):
+            return
+        reason, status = failure_reason(failure)
+        if reason == "robots":
+            return  # counted by the robots middleware, not an error
+        self._record(failure, "page", reason, status)
+
+    def discovery_failed(self, failure: Failure) -> None:
+        reason, status = failure_reason(failure)
+        if status == 404 or reason in ("robots", "ignored"):
+            return  # a shop without /sitemap.xml is normal
+        self._record(failure, "sitemap", reason, status)
+
+    def _record(self, failure: Failure, kind: str, reason: str, status: int | None) -> None:
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        self.counters.errors[reason] += 1
+        self.catalogue.record_error(self.run_id, url, kind, reason, status,
+                                    str(failure.value))
+        logger.info("%s %s failed: %s", kind, url, reason)

@@ -1,0 +1,383 @@
+"""Store: the catalogue, one SQLite file (WAL) of products, packshots, crawl runs, errors
+and predictions.
+
+``DIR/catalogue.sqlite`` is written by ``garment scrape``, read by ``classify`` (through
+``iter_images``/``record_predictions``) and by ``export``/``report`` (through
+``products_with_labels``). Products are upserted by canonical URL, then by (site, sku),
+so re-runs and resumes never duplicate them. Each product has at most one packshot row;
+a failed download is a row too, with its status and error. The schema is built by
+numbered migrations recorded in ``schema_migrations``; opening a catalogue applies the
+missing ones, so it is safe to open an old file with new code.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from garment.errors import GarmentError
+
+DB_NAME = "catalogue.sqlite"
+IMAGES_DIR = "images"
+
+#: Image statuses that a resumed crawl retries; every other status is final.
+RETRYABLE_IMAGE_STATUSES = frozenset({"failed"})
+
+PRODUCT_FIELDS = ("url", "canonical_url", "sku", "name", "brand", "price", "currency",
+                  "category", "description")
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "catalogue", """
+        CREATE TABLE products (
+            id INTEGER PRIMARY KEY,
+            canonical_url TEXT NOT NULL UNIQUE,
+            url TEXT NOT NULL,
+            site TEXT NOT NULL,
+            sku TEXT, name TEXT, brand TEXT, price REAL, currency TEXT,
+            category TEXT,                       -- breadcrumb path, ' > ' separated
+            description TEXT,
+            image_urls TEXT NOT NULL DEFAULT '[]',  -- JSON list, packshot first
+            extractor TEXT NOT NULL,             -- layer that said "this is a product"
+            sources TEXT NOT NULL DEFAULT '{}',  -- JSON: field -> layer that gave it
+            first_run INTEGER, last_run INTEGER,
+            created TEXT NOT NULL, updated TEXT NOT NULL
+        );
+        CREATE INDEX products_site_sku ON products(site, sku);
+        CREATE TABLE images (
+            id INTEGER PRIMARY KEY,
+            product_id INTEGER NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+            role TEXT NOT NULL DEFAULT 'packshot',
+            url TEXT NOT NULL,
+            final_url TEXT,
+            status TEXT NOT NULL,                -- ok, noai, robots, too_small, ...
+            error TEXT,
+            path TEXT,                           -- relative to the catalogue folder
+            width INTEGER, height INTEGER, format TEXT, sha256 TEXT, bytes INTEGER,
+            content_type TEXT,
+            run_id INTEGER, fetched TEXT,
+            UNIQUE (product_id, role)
+        );
+        CREATE TABLE crawl_runs (
+            id INTEGER PRIMARY KEY,
+            started TEXT NOT NULL, finished TEXT,
+            status TEXT NOT NULL,                -- running, finished, interrupted
+            config TEXT NOT NULL DEFAULT '{}',
+            stats TEXT
+        );
+        CREATE TABLE errors (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER,
+            url TEXT NOT NULL,
+            kind TEXT NOT NULL,                  -- page, image, sitemap
+            reason TEXT NOT NULL,
+            status INTEGER,
+            detail TEXT,
+            created TEXT NOT NULL
+        );
+        CREATE INDEX errors_run ON errors(run_id);
+    """),
+    (2, "predictions", """
+        CREATE TABLE predictions (
+            image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            model_id TEXT NOT NULL,
+            label TEXT, label_index INTEGER, confidence REAL,
+            top3 TEXT,                           -- JSON [[label, probability], ...]
+            status TEXT NOT NULL DEFAULT 'ok',
+            error TEXT,
+            created TEXT NOT NULL,
+            PRIMARY KEY (image_id, model_id)
+        );
+    """),
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def site_of(url: str) -> str:
+    """The host a URL belongs to, without ``www.`` (the unit of "same shop")."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """A stored packshot, as classification reads it."""
+
+    image_id: int
+    product_id: int
+    path: Path
+    url: str
+    sha256: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One model's answer for one image."""
+
+    image_id: int
+    label: str | None
+    label_index: int | None
+    confidence: float | None
+    top3: list[tuple[str, float]] | None = None
+    status: str = "ok"
+    error: str | None = None
+
+
+class Catalogue:
+    """A catalogue folder: ``catalogue.sqlite`` plus ``images/``."""
+
+    def __init__(self, folder: Path, conn: sqlite3.Connection):
+        self.folder = folder
+        self.conn = conn
+
+    # -- opening ----------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: str | Path, create: bool = True) -> Catalogue:
+        """Open (and migrate) the catalogue in ``folder``; ``create`` makes a new one."""
+        folder = Path(folder)
+        db = folder / DB_NAME
+        if not db.exists() and not create:
+            raise GarmentError(f"no catalogue in {folder}: run `garment scrape URL --out "
+                               f"{folder}` first, or pass the folder that holds {DB_NAME}")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(db, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process; only a power cut may lose
+            # the last commits.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except (OSError, sqlite3.Error) as exc:
+            raise GarmentError(f"cannot open catalogue {db}: {exc}; check the folder is "
+                               "writable and the file is a SQLite database") from exc
+        cat = cls(folder, conn)
+        cat.migrate()
+        return cat
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations this file lacks; returns the versions applied."""
+        with self.conn:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                              "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                              "applied TEXT NOT NULL)")
+        done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
+        applied = []
+        for version, name, sql in MIGRATIONS:
+            if version in done:
+                continue
+            # SQLite DDL is transactional: the tables and the version row commit together.
+            self.conn.executescript(f"BEGIN;\n{sql}\nINSERT INTO schema_migrations "
+                                    f"VALUES ({version}, '{name}', '{_now()}');\nCOMMIT;")
+            applied.append(version)
+        return applied
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- crawl runs and errors ---------------------------------------------------------
+    def start_run(self, config: dict[str, Any]) -> int:
+        """Record a new crawl run; runs left 'running' by a killed crawl become
+        'interrupted'."""
+        with self.conn:
+            self.conn.execute("UPDATE crawl_runs SET status='interrupted' "
+                              "WHERE status='running'")
+            cur = self.conn.execute(
+                "INSERT INTO crawl_runs (started, status, config) VALUES (?, 'running', ?)",
+                (_now(), json.dumps(config, default=str)))
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, stats: dict[str, Any], status: str = "finished") -> None:
+        with self.conn:
+            self.conn.execute("UPDATE crawl_runs SET finished=?, status=?, stats=? WHERE id=?",
+                              (_now(), status, json.dumps(stats), run_id))
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM crawl_runs ORDER BY id").fetchall()
+        return [dict(r) for r in rows]
+
+    def record_error(self, run_id: int | None, url: str, kind: str, reason: str,
+                     status: int | None = None, detail: str | None = None) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO errors (run_id, url, kind, reason, status, detail, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, url, kind, reason, status, (detail or "")[:500], _now()))
+
+    def errors(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM errors", ()
+        if run_id is not None:
+            sql, args = sql + " WHERE run_id=?", (run_id,)
+        return [dict(r) for r in self.conn.execute(sql + " ORDER BY id", args)]
+
+    # -- products and images -----------------------------------------------------------
+    def _find_product(self, canonical: str, site: str,
+                      sku: str | None) -> tuple[int | None, bool]:
+        """(id, found by canonical URL) of the stored product this one is."""
+        row = self.conn.execute("SELECT id FROM products WHERE canonical_url=?",
+                                (canonical,)).fetchone()
+        if row is not None:
+            return int(row[0]), True
+        if sku:
+            row = self.conn.execute("SELECT id FROM products WHERE site=? AND sku=? "
+                                    "ORDER BY id LIMIT 1", (site, sku)).fetchone()
+        return (None if row is None else int(row[0])), False
+
+    def _upsert_product(self, p: dict[str, Any], run_id: int | None) -> int:
+        canonical = p.get("canonical_url") or p["url"]
+        site = site_of(canonical)
+        values = {k: p.get(k) for k in PRODUCT_FIELDS}
+        values["canonical_url"] = canonical
+        values.update(site=site, image_urls=json.dumps(list(p.get("image_urls") or [])),
+                      extractor=p.get("extractor") or "unknown",
+                      sources=json.dumps(p.get("sources") or {}), last_run=run_id,
+                      updated=_now())
+        pid, by_url = self._find_product(canonical, site, p.get("sku"))
+        if pid is not None and not by_url:
+            # The same sku under another URL: keep the URLs the product was stored under.
+            for key in ("url", "canonical_url"):
+                values.pop(key)
+        if pid is None:
+            values.update(first_run=run_id, created=values["updated"])
+            cols = ", ".join(values)
+            marks = ", ".join("?" for _ in values)
+            cur = self.conn.execute(f"INSERT INTO products ({cols}) VALUES ({marks})",
+                                    tuple(values.values()))
+            return int(cur.lastrowid or 0)
+        sets = ", ".join(f"{k}=?" for k in values)
+        self.conn.execute(f"UPDATE products SET {sets} WHERE id=?", (*values.values(), pid))
+        return pid
+
+    def _upsert_image(self, product_id: int, img: dict[str, Any], run_id: int | None) -> int:
+        cols = ("url", "final_url", "status", "error", "path", "width", "height", "format",
+                "sha256", "bytes", "content_type")
+        values = [img.get(c) for c in cols]
+        values[0] = values[0] or ""
+        self.conn.execute(
+            f"INSERT INTO images (product_id, role, {', '.join(cols)}, run_id, fetched) "
+            f"VALUES (?, ?, {', '.join('?' for _ in cols)}, ?, ?) "
+            f"ON CONFLICT (product_id, role) DO UPDATE SET "
+            + ", ".join(f"{c}=excluded.{c}" for c in (*cols, "run_id", "fetched")),
+            (product_id, img.get("role", "packshot"), *values, run_id, _now()))
+        row = self.conn.execute("SELECT id FROM images WHERE product_id=? AND role=?",
+                                (product_id, img.get("role", "packshot"))).fetchone()
+        return int(row[0])
+
+    def save_product(self, product: dict[str, Any], image: dict[str, Any] | None,
+                     run_id: int | None = None) -> tuple[int, int | None]:
+        """Upsert a product and its packshot row in one transaction.
+
+        ``product`` holds the fields of ``PRODUCT_FIELDS`` plus ``image_urls``,
+        ``extractor`` and ``sources``; ``image`` the download's outcome (``status``,
+        ``url``, ``path``, ``width``, ...). Returns (product_id, image_id).
+        """
+        with self.conn:
+            pid = self._upsert_product(product, run_id)
+            iid = None if image is None else self._upsert_image(pid, image, run_id)
+        return pid, iid
+
+    def done_urls(self) -> set[str]:
+        """URLs (fetched and canonical) of products a resumed crawl need not fetch again:
+        stored with a packshot whose status is final."""
+        rows = self.conn.execute(
+            "SELECT p.url, p.canonical_url, i.status FROM products p "
+            "LEFT JOIN images i ON i.product_id = p.id AND i.role = 'packshot'")
+        done: set[str] = set()
+        for url, canonical, status in rows:
+            if status is not None and status not in RETRYABLE_IMAGE_STATUSES:
+                done.update((url, canonical))
+        return done
+
+    def products(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM products ORDER BY id").fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["image_urls"] = json.loads(d["image_urls"])
+            d["sources"] = json.loads(d["sources"])
+            out.append(d)
+        return out
+
+    def images(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM images ORDER BY id")]
+
+    def iter_images(self, status: str = "ok") -> Iterator[ImageRow]:
+        """Stored packshots with ``status`` (default: downloaded and valid), in id order."""
+        rows = self.conn.execute(
+            "SELECT id, product_id, path, url, sha256, width, height FROM images "
+            "WHERE status=? AND role='packshot' ORDER BY id", (status,)).fetchall()
+        for r in rows:
+            yield ImageRow(r["id"], r["product_id"], self.folder / (r["path"] or ""),
+                           r["url"], r["sha256"] or "", r["width"] or 0, r["height"] or 0)
+
+    def counts(self) -> dict[str, Any]:
+        """Summary numbers: products, images by status, errors by reason."""
+        q = self.conn.execute
+        return {
+            "products": q("SELECT COUNT(*) FROM products").fetchone()[0],
+            "images": dict(q("SELECT status, COUNT(*) FROM images GROUP BY status").fetchall()),
+            "errors": dict(q("SELECT reason, COUNT(*) FROM errors GROUP BY reason").fetchall()),
+        }
+
+    # -- predictions -------------------------------------------------------------------
+    def record_predictions(self, model_id: str, rows: Iterable[Prediction]) -> int:
+        """Store (or replace) ``model_id``'s predictions; returns how many were written."""
+        now = _now()
+        n = 0
+        with self.conn:
+            for p in rows:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO predictions (image_id, model_id, label, "
+                    "label_index, confidence, top3, status, error, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (p.image_id, model_id, p.label, p.label_index, p.confidence,
+                     None if p.top3 is None else json.dumps([list(t) for t in p.top3]),
+                     p.status, p.error, now))
+                n += 1
+        return n
+
+    def models(self) -> list[str]:
+        """Model ids with predictions, most recently written last."""
+        rows = self.conn.execute("SELECT model_id, MAX(created) AS c, MAX(rowid) AS r "
+                                 "FROM predictions GROUP BY model_id ORDER BY c, r")
+        return [r[0] for r in rows]
+
+    def products_with_labels(self, model_id: str | None = None) -> list[dict[str, Any]]:
+        """One row per product: its fields, its packshot and ``model_id``'s label
+        (default: the model whose predictions were written last; empty if none)."""
+        if model_id is None:
+            models = self.models()
+            model_id = models[-1] if models else None
+        rows = self.conn.execute(
+            "SELECT p.id AS product_id, p.canonical_url AS product_url, p.url, p.sku, "
+            "p.name, p.brand, p.price, p.currency, p.category, p.description, p.extractor, "
+            "i.id AS image_id, i.url AS image_url, i.status AS image_status, "
+            "i.path AS image_path, i.width, i.height, i.sha256, "
+            "pr.label, pr.label_index, pr.confidence, pr.top3 "
+            "FROM products p "
+            "LEFT JOIN images i ON i.product_id = p.id AND i.role = 'packshot' "
+            "LEFT JOIN predictions pr ON pr.image_id = i.id AND pr.model_id = ? "
+            "ORDER BY p.id", (model_id,)).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["top3"] = json.loads(d["top3"]) if d["top3"] else None
+            d["model_id"] = model_id if d["label"] is not None else None
+            out.append(d)
+        return out

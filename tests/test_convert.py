@@ -1,0 +1,156 @@
+"""The conversion, branch by branch, on images made in the test."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from garment.convert import DEFAULT_RECIPE, ConversionError, convert, get_recipe
+from garment.errors import GarmentError
+
+
+def _product(size: tuple[int, int] = (300, 400), bg: int | tuple[int, ...] = 255, fg: int = 60,
+             mode: str = "L") -> Image.Image:
+    """A 'T-shirt' silhouette (body + sleeves) on a plain background."""
+    img = Image.new(mode, size, bg)
+    d = ImageDraw.Draw(img)
+    w, h = size
+    fill = fg if mode == "L" else (fg, fg // 2, fg // 3)
+    d.rectangle([w * 0.3, h * 0.2, w * 0.7, h * 0.85], fill=fill)
+    d.polygon([(w * 0.3, h * 0.2), (w * 0.1, h * 0.4), (w * 0.2, h * 0.45), (w * 0.3, h * 0.35)], fill=fill)
+    d.polygon([(w * 0.7, h * 0.2), (w * 0.9, h * 0.4), (w * 0.8, h * 0.45), (w * 0.7, h * 0.35)], fill=fill)
+    return img
+
+
+def _jpeg(img: Image.Image, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, **kw)
+    return buf.getvalue()
+
+
+def _check_fmnist_like(a: np.ndarray) -> None:
+    assert a.shape == (28, 28) and a.dtype == np.uint8
+    assert a.max() >= 250  # stretched like Fashion-MNIST
+    # background black at the corners, product light in the middle
+    assert a[0, 0] == 0 and a[-1, -1] == 0 and a[14, 14] > 100
+    # the longest edge fills the frame
+    rows, cols = np.nonzero(a > 20)
+    assert max(np.ptp(rows), np.ptp(cols)) >= 25
+
+
+def test_white_background() -> None:
+    _check_fmnist_like(convert(_product()))
+
+
+def test_light_grey_background_and_jpeg_noise() -> None:
+    _check_fmnist_like(convert(_jpeg(_product(bg=225))))
+
+
+def test_gradient_background() -> None:
+    img = _product()
+    grad = np.linspace(200, 250, img.size[0])[None, :].repeat(img.size[1], 0)
+    arr = np.where(np.asarray(img) == 255, grad, np.asarray(img)).astype(np.uint8)
+    _check_fmnist_like(convert(Image.fromarray(arr)))
+
+
+def test_light_product_on_white_keeps_its_silhouette() -> None:
+    a = convert(_product(fg=235))
+    assert a[14, 14] > 50 and a[0, 0] == 0
+
+
+def test_dark_product() -> None:
+    _check_fmnist_like(convert(_product(fg=0)))
+
+
+def test_rgba_alpha_composited_on_white() -> None:
+    img = _product(mode="RGB").convert("RGBA")
+    arr = np.asarray(img).copy()
+    arr[..., 3] = np.where(arr[..., 0] == 255, 0, 255)
+    arr[arr[..., 3] == 0, :3] = 0  # transparent pixels are black underneath: must not show
+    _check_fmnist_like(convert(Image.fromarray(arr, "RGBA")))
+
+
+def test_palette_cmyk_16bit() -> None:
+    _check_fmnist_like(convert(_product(mode="RGB").convert("P")))
+    _check_fmnist_like(convert(_jpeg(_product(mode="RGB").convert("CMYK"))))
+    arr16 = (np.asarray(_product()).astype(np.uint16) * 257)
+    _check_fmnist_like(convert(Image.fromarray(arr16)))  # mode I;16
+
+
+def test_exif_orientation_is_applied() -> None:
+    img = _product(size=(400, 300))  # landscape pixels ...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ... displayed rotated 90 degrees
+    a = convert(_jpeg(img, exif=exif))
+    b = convert(img.transpose(Image.Transpose.ROTATE_270))
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 20
+
+
+def test_tiny_image() -> None:
+    a = convert(_product(size=(6, 8)))
+    assert a.shape == (28, 28) and a.max() > 0
+
+
+def test_animated_gif_first_frame(tmp_path: Path) -> None:
+    frames = [_product().convert("P"), Image.new("P", (300, 400), 0)]
+    path = tmp_path / "a.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    _check_fmnist_like(convert(path))
+
+
+def test_pair_of_shoes_keeps_one() -> None:
+    img = Image.new("L", (400, 200), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle([20, 40, 180, 160], fill=40)
+    d.rectangle([220, 40, 380, 160], fill=40)
+    a = convert(img)
+    cols = np.nonzero(a.max(0) > 20)[0]
+    assert np.ptp(cols) >= 25 and (a[:, cols[0] : cols[-1]].max(0) > 20).all()  # one blob, no gap
+
+
+def test_huge_dimensions_are_refused() -> None:
+    buf = io.BytesIO()
+    Image.new("L", (9000, 9000), 255).save(buf, "PNG")
+    with pytest.raises(ConversionError) as exc:
+        convert(buf.getvalue())
+    assert exc.value.reason == "too-many-pixels"
+
+
+def test_truncated_jpeg() -> None:
+    data = _jpeg(_product(mode="RGB"))
+    with pytest.raises(ConversionError) as exc:
+        convert(data[: len(data) // 2])
+    assert exc.value.reason == "truncated"
+
+
+def test_text_file_is_not_an_image(tmp_path: Path) -> None:
+    path = tmp_path / "notes.jpg"
+    path.write_text("not an image")
+    with pytest.raises(ConversionError) as exc:
+        convert(path)
+    assert exc.value.reason == "not-an-image" and "notes.jpg" in str(exc.value)
+
+
+def test_silhouette_round_trip() -> None:
+    """A Fashion-MNIST-like silhouette rendered as a photo converts back to the silhouette."""
+    sil = np.zeros((28, 28), np.float32)
+    sil[:, 8:20] = 1.0  # a "trouser-like" block filling the height, centred
+    sil[10:, 13:15] = 0.0  # legs
+    photo = Image.fromarray((255 - sil * 180).astype(np.uint8)).resize((280, 280), Image.NEAREST)
+    back = convert(_jpeg(photo.convert("RGB"))).astype(np.float32) / 255
+    mask = back > 0.3
+    target = sil > 0.5
+    iou = (mask & target).sum() / (mask | target).sum()
+    assert iou > 0.7
+
+
+def test_recipe_round_trip_and_unknown_params() -> None:
+    assert get_recipe(DEFAULT_RECIPE.to_dict()) .to_dict() == DEFAULT_RECIPE.to_dict()
+    with pytest.raises(GarmentError, match="unknown"):
+        get_recipe({"name": "garment-fmnist", "version": 1, "params": {"bogus": 1}})
+    with pytest.raises(GarmentError, match="upgrade garment"):
+        get_recipe({"name": "garment-fmnist", "version": 99, "params": {}})
