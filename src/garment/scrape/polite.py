@@ -14,8 +14,8 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from urllib.parse import urljoin
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 from scrapy import Request, Spider, signals
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
