@@ -33,7 +33,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from garment import OTHER, OTHER_INDEX
-from garment.errors import GarmentError
+from garment.errors import GarmentError, ModelFileError
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,42 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+# --------------------------------------------------------------------------- model folder
+
+#: File names of a model folder (as garment.models writes them; repeated here so that
+#: classifying with a cached ONNX export never imports PyTorch, ~1 s of start-up).
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "model.json"
+DEFAULT_MODEL_DIR = Path(__file__).parent / "weights" / "default"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What classification reads from a model folder's card (``model.json``)."""
+
+    folder: Path
+    arch: str
+    arch_args: dict[str, Any]
+    classes: list[str]
+    recipe: dict[str, Any]
+    other: dict[str, Any]
+
+    @classmethod
+    def read(cls, folder: str | Path | None) -> ModelInfo:
+        folder = Path(folder) if folder else DEFAULT_MODEL_DIR
+        meta, weights = folder / META_FILE, folder / WEIGHTS_FILE
+        if not meta.is_file() or not weights.is_file():
+            missing = META_FILE if not meta.is_file() else WEIGHTS_FILE
+            raise ModelFileError(f"{folder}: no {missing}; pass a folder written by `garment train`")
+        try:
+            card = json.loads(meta.read_text())
+            return cls(folder, card["arch"], dict(card.get("arch_args") or {}),
+                       list(card["classes"]), dict(card.get("recipe") or {}),
+                       dict(card.get("other") or {}))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ModelFileError(f"{meta}: not a valid model card ({exc}); retrain or re-export it") from exc
+
+
 # --------------------------------------------------------------------------- engines
 
 
@@ -202,25 +238,21 @@ class Engine:
         return probs_t.numpy(), score_t.numpy()
 
 
-def _weights_key(model_dir: Path, card: Any) -> str:
+def _weights_key(info: ModelInfo) -> str:
     """Cache key: the weights' SHA-256 plus everything in the card that shapes the head's graph."""
-    from garment.models import WEIGHTS_FILE
-
     h = hashlib.sha256()
-    with (model_dir / WEIGHTS_FILE).open("rb") as f:
+    with (info.folder / WEIGHTS_FILE).open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    head = json.dumps([card.arch, card.arch_args, card.other, ONNX_OPSET], sort_keys=True, default=str)
+    head = json.dumps([info.arch, info.arch_args, info.other, ONNX_OPSET], sort_keys=True, default=str)
     return f"{h.hexdigest()[:32]}-{hashlib.sha256(head.encode()).hexdigest()[:12]}"
 
 
 def export_onnx(model_dir: Path | None, cache_dir: Path | None = None) -> Path:
     """Export the model's ``InferenceHead`` to ONNX once; later calls return the cached file."""
-    from garment.models import DEFAULT_MODEL_DIR, read_card
-
-    folder = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
-    card = read_card(folder)
-    key = _weights_key(folder, card)
+    info = ModelInfo.read(model_dir)
+    folder = info.folder
+    key = _weights_key(info)
     for base in ([Path(cache_dir)] if cache_dir else [CACHE_DIR, Path(tempfile.gettempdir()) / "garment-onnx"]):
         target = base / f"{key}.onnx"
         if target.is_file():
@@ -310,7 +342,7 @@ class Classifier:
     this process; ``stream`` takes paths and runs in worker processes with constant memory.
     """
 
-    def __init__(self, spec: EngineSpec, card: Any, config: ClassifyConfig) -> None:
+    def __init__(self, spec: EngineSpec, card: ModelInfo, config: ClassifyConfig) -> None:
         self.spec, self.card, self.config = spec, card, config
         self.classes: list[str] = list(card.classes)
         other = card.other or {}
@@ -327,14 +359,13 @@ class Classifier:
     def load(cls, model_dir: str | Path | None = None, config: ClassifyConfig | None = None) -> Classifier:
         """Read the model folder (None: the shipped default), export or reuse its ONNX graph."""
         from garment.convert import get_recipe
-        from garment.models import DEFAULT_MODEL_DIR, read_card
 
         config = ClassifyConfig(**{**asdict(config or ClassifyConfig())})
         if model_dir is not None:
             config.model_dir = Path(model_dir)
         config.validate()
-        folder = Path(config.model_dir) if config.model_dir else DEFAULT_MODEL_DIR
-        card = read_card(folder)
+        card = ModelInfo.read(config.model_dir)
+        folder = card.folder
         get_recipe(card.recipe or None)  # an unknown recipe is a run-level error, raised now
         kind = config.backend
         if kind == "auto":
@@ -409,6 +440,9 @@ class Classifier:
         # threads (unsafe with fork) nor re-importing everything per worker (slow with spawn).
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         ctx = mp.get_context(method)
+        if method == "forkserver":
+            # Imported once in the server rather than once per worker.
+            ctx.set_forkserver_preload(["__main__", "garment.classify", "garment.convert", "onnxruntime"])
         pending: deque[tuple[list[str], Future[Any]]] = deque()
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                  initargs=(self.spec,)) as pool:

@@ -1,0 +1,127 @@
+"""Throughput of `garment classify`: JPEG files on disk to labels, against a naive baseline.
+
+Measures end to end (listing, model load, worker start-up, decode, convert, inference,
+labels written as CSV to /dev/null) on the development photos and on a larger set of
+--n files made from them (symlinks in a temp dir, removed afterwards), and in the same run
+a naive baseline: per image a full decode (`Image.open(p).convert("L")`), a plain
+`resize((28, 28))`, inversion and the eager PyTorch model at batch size 1.
+
+Targets on a 2-core machine: >= 1,500 images/s and >= 5x the baseline.
+
+    python benchmarks/classify_speed.py [--model DIR] [--photos DIR] [--n 10000] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTOS = Path(os.environ.get("GARMENT_DEV_PHOTOS", REPO.parent / "shared" / "realphotos-dev"))
+TARGET_RATE = 1500.0  # images/s
+TARGET_RATIO = 5.0  # x the naive baseline
+
+
+def model_folder(arg: Path | None, scratch: Path) -> tuple[Path, str]:
+    """The model to time: --model, else the shipped one, else an untrained one of the same
+    architecture (throughput does not depend on the weights' values)."""
+    from garment.models import DEFAULT_MODEL_DIR, META_FILE, ModelCard, create_model, save_model
+
+    if arg:
+        return arg, str(arg)
+    if (DEFAULT_MODEL_DIR / META_FILE).is_file():
+        return DEFAULT_MODEL_DIR, "shipped default"
+    card = ModelCard("default", other={"score": "msp", "threshold": 0.5, "tta": ["identity", "hflip"]})
+    return save_model(scratch / "untrained", create_model("default"), card), "untrained default (no shipped model)"
+
+
+def naive(paths: list[Path], model_dir: Path) -> float:
+    """Images/s of the naive pipeline: full decode, plain resize, eager torch at batch size 1."""
+    import torch
+    from PIL import Image, ImageOps
+
+    from garment.models import InferenceHead, load_model
+
+    model, card = load_model(model_dir)
+    head = InferenceHead(model, card).eval()
+    threshold = float(card.other.get("threshold", 0.0))
+    labels = []
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for p in paths:
+            img = ImageOps.invert(Image.open(p).convert("L").resize((28, 28)))
+            x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)[None, None]
+            probs, score = head(x)
+            labels.append(int(probs.argmax()) if float(score) >= threshold else -1)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def fast(paths: list[Path], model_dir: Path, workers: int, batch_size: int) -> float:
+    """Images/s of garment's pipeline, end to end, rows written as CSV to /dev/null."""
+    from garment.classify import ClassifyConfig, classify
+
+    config = ClassifyConfig(model_dir=model_dir, workers=workers, batch_size=batch_size)
+    start = time.perf_counter()
+    with open(os.devnull, "w") as out:
+        summary = classify(paths, out, config)
+    elapsed = time.perf_counter() - start
+    if summary.failed:
+        print(f"  note: {summary.failed} of {summary.n} failed", file=sys.stderr)
+    return summary.n / elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="folder with labels.csv")
+    ap.add_argument("--n", type=int, default=10_000, help="size of the larger set")
+    ap.add_argument("--workers", type=int, default=0, help="0: one per CPU core")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = ap.parse_args()
+
+    photos = sorted((args.photos / "images").rglob("*.jpg"))
+    if not photos:
+        print(f"skipped: no photos under {args.photos}/images (set GARMENT_DEV_PHOTOS)")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="garment-bench-") as tmp:
+        scratch = Path(tmp)
+        model_dir, model_name = model_folder(args.model, scratch)
+        from garment.classify import export_onnx
+
+        export_onnx(model_dir)  # a one-off per model, cached: not part of a run's cost
+        large = scratch / "large"
+        large.mkdir()
+        for i in range(args.n):
+            (large / f"{i:06d}.jpg").symlink_to(photos[i % len(photos)])
+        print(f"model: {model_name}; {os.cpu_count()} CPU cores; {platform.processor() or platform.machine()}")
+        base = naive(photos, model_dir)
+        print(f"naive baseline      {len(photos):>6} files  {base:8.0f} images/s")
+        dev = fast(photos, model_dir, args.workers, args.batch_size)
+        print(f"garment (dev set)   {len(photos):>6} files  {dev:8.0f} images/s  {dev / base:5.1f}x")
+        big = fast([large], model_dir, args.workers, args.batch_size)
+        print(f"garment (large set) {args.n:>6} files  {big:8.0f} images/s  {big / base:5.1f}x")
+    ok = big >= TARGET_RATE and big / base >= TARGET_RATIO
+    print(f"targets: >= {TARGET_RATE:.0f} images/s and >= {TARGET_RATIO:.0f}x baseline: "
+          f"{'met' if ok else 'MISSED'}")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "model": model_name, "cpu_count": os.cpu_count(), "baseline_images_per_s": base,
+            "dev_images_per_s": dev, "dev_n": len(photos), "large_images_per_s": big,
+            "large_n": args.n, "ratio": big / base, "targets_met": ok,
+            "workers": args.workers, "batch_size": args.batch_size,
+        }, indent=2) + "\n")
+    return 1 if args.check and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
