@@ -1,0 +1,103 @@
+"""``garment scrape``: crawl a shop into a catalogue; ``garment export``: write it as a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from garment.cli import app
+
+
+@app.command("scrape")
+def scrape_cmd(
+    urls: Annotated[list[str] | None, typer.Argument(
+        help="A shop's home page, a category listing or a sitemap (several allowed; "
+             "optional with --site when the profile lists start URLs).",
+        show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="Catalogue folder.")] = Path("catalogue"),
+    max_products: Annotated[int | None, typer.Option(
+        "--max-products", min=1, help="Stop after storing N products.")] = None,
+    max_pages: Annotated[int | None, typer.Option(
+        "--max-pages", min=1, help="Stop after requesting N pages.")] = None,
+    delay: Annotated[float, typer.Option(
+        "--delay", min=0, help="Seconds between requests to one host (robots.txt "
+                               "Crawl-delay raises it).")] = 1.0,
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", min=1, max=64, help="Simultaneous requests per host.")] = 2,
+    user_agent: Annotated[str | None, typer.Option(
+        "--user-agent", help="User-Agent header (default: garment/VERSION (+project URL)).",
+        show_default=False)] = None,
+    site: Annotated[Path | None, typer.Option(
+        "--site", help="Site profile (.toml): start URLs, selectors, pagination, CDN "
+                       "rewrites.")] = None,
+    ignore_robots: Annotated[bool, typer.Option(
+        "--ignore-robots", help="Do not obey robots.txt (only for shops that allowed "
+                                "it).")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Carry on: skip products already stored with a packshot.")] = False,
+) -> None:
+    """Crawl a shop politely into a catalogue: products, packshots, errors (SQLite)."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from garment.scrape import CrawlConfig, crawl
+
+    err = Console(stderr=True)
+    config = CrawlConfig(start_urls=list(urls or []), out=out, max_products=max_products,
+                         max_pages=max_pages, delay=delay, concurrency=concurrency,
+                         site=site, ignore_robots=ignore_robots, resume=resume)
+    if user_agent:
+        config.user_agent = user_agent
+    if ignore_robots:
+        err.print("[bold red]WARNING: --ignore-robots: robots.txt will NOT be obeyed. Crawl "
+                  "only a shop whose owner allowed it.[/]")
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting the crawler")
+
+        def progress(event: dict[str, Any]) -> None:
+            images = event.get("images") or {}
+            bar.update(task, description=(
+                f"pages {event.get('pages', 0)}  products {event.get('products', 0)}  "
+                f"images {images.get('ok', 0)} ok / {sum(images.values())}  "
+                f"errors {event.get('errors', 0)}"))
+
+        stats = crawl(config, progress=progress)
+    _print_stats(stats.as_dict(), out)
+
+
+def _print_stats(stats: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"crawl run {stats['run_id']} ({stats['finish_reason']}, "
+                        f"{stats['elapsed_s']:.1f} s)", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("pages", "products", "requests", "robots_forbidden", "retries",
+                "status_429", "status_503"):
+        table.add_row(key.replace("_", " "), str(stats[key]))
+    for status, n in sorted(stats["images"].items()):
+        table.add_row(f"images {status}", str(n))
+    for reason, n in sorted(stats["errors"].items()):
+        table.add_row(f"errors {reason}", str(n))
+    Console().print(table)
+    typer.echo(f"catalogue: {out / 'catalogue.sqlite'} (log: {out / 'crawl.log'})")
+
+
+@app.command("export")
+def export_cmd(
+    catalogue: Annotated[Path, typer.Option(
+        "--catalogue", help="Catalogue folder written by `garment scrape`.")] = Path("catalogue"),
+    out: Annotated[Path, typer.Option(
+        "--out", help="Output file: .csv, .jsonl or .parquet.")] = Path("catalogue.csv"),
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Labels from this model's predictions (default: the latest).")] = None,
+) -> None:
+    """Write one row per product: URL, sku, name, brand, price, packshot, label."""
+    from garment.export import export
+
+    n = export(catalogue, out, model_id=model)
+    typer.echo(f"{n} products written to {out}")

@@ -1,0 +1,72 @@
+"""Export: one row per product in .csv, .jsonl and .parquet, labels once classified."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from garment.errors import GarmentError
+from garment.export import COLUMNS, export
+from garment.store import Catalogue, Prediction
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path) -> Path:
+    folder = tmp_path / "cat"
+    with Catalogue.open(folder) as cat:
+        for n, status in ((1, "ok"), (2, "noai")):
+            cat.save_product(
+                {"url": f"http://shop.test/p/{n}", "canonical_url": f"http://shop.test/p/{n}",
+                 "sku": f"S{n}", "name": f"Item, \"{n}\"", "price": 9.5, "currency": "EUR",
+                 "category": "Women > Dresses", "image_urls": [], "extractor": "jsonld"},
+                {"url": f"http://cdn.test/{n}.jpg", "status": status,
+                 "path": f"images/{n}.jpg" if status == "ok" else None, "width": 200,
+                 "height": 260, "sha256": "ab" * 32})
+    return folder
+
+
+def test_csv_before_and_after_classification(catalogue: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    assert export(catalogue, out) == 2
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == COLUMNS
+    assert rows[0]["name"] == 'Item, "1"' and rows[0]["label"] == ""
+    assert rows[0]["image_path"] == str(catalogue / "images/1.jpg")
+    assert rows[1]["image_path"] == "" and rows[1]["sha256"] == ""  # noai: no file
+    with Catalogue.open(catalogue) as cat:
+        [img] = list(cat.iter_images())
+        cat.record_predictions("m1", [Prediction(img.image_id, "Dress", 3, 0.875)])
+    export(catalogue, out)
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert (rows[0]["label"], rows[0]["label_index"], rows[0]["confidence"]) == \
+        ("Dress", "3", "0.875")
+
+
+def test_jsonl_and_parquet(catalogue: Path, tmp_path: Path) -> None:
+    export(catalogue, tmp_path / "out.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert list(rows[0]) == list(COLUMNS) and rows[0]["price"] == 9.5
+    assert rows[0]["label"] is None
+    pq = pytest.importorskip("pyarrow.parquet")
+    export(catalogue, tmp_path / "out.parquet")
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column_names == list(COLUMNS) and table.num_rows == 2
+
+
+def test_bad_inputs_name_the_fix(catalogue: Path, tmp_path: Path) -> None:
+    with pytest.raises(GarmentError, match=r"\.csv, \.jsonl, \.parquet"):
+        export(catalogue, tmp_path / "out.xlsx")
+    with pytest.raises(GarmentError, match="garment scrape"):
+        export(tmp_path / "nowhere", tmp_path / "out.csv")
+    with pytest.raises(GarmentError, match="no predictions by model"):
+        export(catalogue, tmp_path / "out.csv", model_id="nope")
+
+
+def test_cli_export(catalogue: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("export", "--catalogue", str(catalogue), "--out", str(tmp_path / "o.csv"))
+    assert result.exit_code == 0 and "2 products" in result.output

@@ -1,0 +1,164 @@
+"""Extraction on saved HTML: each markup layer, malformed JSON-LD, packshot choice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from garment.errors import GarmentError
+from garment.scrape.extract import extract_product, pagination_urls, parse_html
+from garment.scrape.images import check_image, forbids_ai, save_image
+from garment.scrape.profile import load_profile
+from garment.scrape.schemaorg import loads_tolerant, parse_price
+from shopsite import ShopSite
+
+URL = "http://127.0.0.1:8000/p/1"
+
+
+@pytest.fixture(scope="module")
+def shop() -> ShopSite:
+    site = ShopSite(n_products=24)
+    site.port = 8000  # pages rendered offline, never served
+    return site
+
+
+def page(head: str = "", body: str = "") -> str:
+    return (f"<html><head>{head}</head><body><header><img src='/static/logo.png' "
+            f"alt='Shop logo'></header><main>{body}</main></body></html>")
+
+
+def ld(obj: object) -> str:
+    return f"<script type='application/ld+json'>{json.dumps(obj)}</script>"
+
+
+@pytest.mark.parametrize("i,layer", [(1, "jsonld"), (4, "jsonld"), (2, "microdata"),
+                                     (3, "opengraph")])
+def test_shop_pages_each_markup(shop: ShopSite, i: int, layer: str) -> None:
+    url = f"{shop.url}p/{i}"
+    p = extract_product(shop.product_page(i), url)
+    assert p is not None and p.extractor == layer
+    assert (p.name, p.price, p.currency) == (f"Garment {i}", 10.99 + i, "EUR")
+    assert p.image_urls == [f"{shop.img}/img/{i}.jpg"]
+    assert p.canonical_url == url and p.sources["name"] == layer
+    if layer != "opengraph":
+        assert p.sku == f"SKU-{i:04d}" and p.brand == "Acme"
+    if layer == "jsonld":  # 1: @graph with a breadcrumb; 4: malformed, breadcrumb apart
+        assert p.category == "Women" and p.sources["category"] == "breadcrumb"
+
+
+@pytest.mark.parametrize("raw", [
+    '{"@type": "Product", "name": "Coat", "offers": {"price": "10", },}',       # commas
+    '{"@type": "Product", "name": "Coat", "offers": {"price": "10"}};',         # semicolon
+    '{"@type": "Product", "name": "Co\tat\n", "offers": {"price": "10"}}',      # controls
+    '<!-- {"@type": "Product", "name": "Coat", "offers": {"price": "10"}} -->',  # comment
+    '{"@type": "WebSite"} {"@type": "Product", "name": "Coat", "offers": {"price": 10}}',
+    '{"@context": "https://schema.org", "@graph": [{"@type": "Organization"}, '
+    '{"@type": ["Product"], "name": "Coat", "offers": [{"price": "10.00"}]}]}',
+    '{"@type": "http://schema.org/Product", "name": "Coat", '
+    '"offers": {"@type": "AggregateOffer", "lowPrice": "10"}}',
+])
+def test_malformed_and_varied_jsonld(raw: str) -> None:
+    html = page(f"<script type='application/ld+json'>{raw}</script>")
+    p = extract_product(html, URL)
+    assert p is not None and p.extractor == "jsonld"
+    assert p.name and p.name.replace("\t", "").startswith("Co") and p.price == 10.0
+
+
+def test_hopeless_jsonld_is_skipped_not_raised() -> None:
+    assert loads_tolerant("{not json at all") == []
+    assert extract_product(page("<script type='application/ld+json'>{oops</script>"),
+                           URL) is None
+
+
+def test_rdfa_product() -> None:
+    body = ("<div vocab='https://schema.org/' typeof='Product'><span property='name'>Coat"
+            "</span><img property='image' src='/img/3.jpg'><div property='offers' "
+            "typeof='Offer'><span property='price'>99.50</span><span property="
+            "'priceCurrency'>USD</span></div></div>")
+    p = extract_product(page(body=body), URL)
+    assert p is not None and p.extractor == "rdfa"
+    assert (p.name, p.price, p.currency) == ("Coat", 99.5, "USD")
+    assert p.image_urls == ["http://127.0.0.1:8000/img/3.jpg"]
+
+
+def test_not_a_product_page(shop: ShopSite) -> None:
+    assert extract_product(shop.listing("women", 1), f"{shop.url}c/women") is None
+    assert extract_product(shop.home(), shop.url) is None
+    listing = page(ld([{"@type": "Product", "name": f"P{i}", "url": f"/p/{i}"}
+                       for i in range(3)]))
+    assert extract_product(listing, "http://127.0.0.1:8000/c/all") is None
+
+
+def test_packshot_never_logo_icon_or_pixel() -> None:
+    head = ld({"@type": "Product", "name": "Coat", "image": [
+        "/static/logo.png", "/icons/cart.svg", "/img/placeholder.gif", "/img/coat.jpg"]})
+    p = extract_product(page(head), URL)
+    assert p is not None and p.image_urls == ["http://127.0.0.1:8000/img/coat.jpg"]
+    # No image in the markup: the content image, not the header logo or a 1x1 pixel.
+    body = ("<img src='/t.gif' width='1' height='1'><div class='brand-logo'><img src='/a.jpg'>"
+            "</div><img class='photo' data-src='/img/big.jpg' src='data:image/gif;base64,x'>")
+    og = "<meta property='og:type' content='product'><meta property='og:title' content='X'>"
+    p = extract_product(page(og, body), URL)
+    assert p is not None and p.image_urls == ["http://127.0.0.1:8000/img/big.jpg"]
+    assert p.sources["image_urls"] == "dom"
+
+
+def test_noai_meta_and_headers(shop: ShopSite) -> None:
+    p = extract_product(shop.product_page(14), f"{shop.url}p/14")
+    assert p is not None and p.noai
+    assert forbids_ai(["noindex, noai"]) and forbids_ai(["noimageai"])
+    assert not forbids_ai(["noindex", "nofollow"])
+
+
+def test_pagination_links(shop: ShopSite) -> None:
+    women = pagination_urls(parse_html(shop.listing("women", 1)), f"{shop.url}c/women")
+    assert f"{shop.url}c/women?page=2" in women
+    men = pagination_urls(parse_html(shop.listing("men", 1)), f"{shop.url}c/men")
+    assert f"{shop.url}c/men?p=2" in men
+    assert not any("/p/" in u for u in women + men)
+
+
+def test_price_parsing() -> None:
+    assert parse_price("1.299,00 €") == (1299.0, "EUR")
+    assert parse_price("$1,299.50") == (1299.5, "USD")
+    assert parse_price("12,99") == (12.99, None)
+    assert parse_price(49) == (49.0, None)
+    assert parse_price("free") == (None, None)
+
+
+def test_site_profile(tmp_path: Path) -> None:
+    prof = tmp_path / "shop.toml"
+    prof.write_text('start_urls = ["http://127.0.0.1:8000/"]\npagination = "/page/\\\\d+"\n'
+                    '[selectors]\nproduct = "div.pdp"\nname = "h1.t"\n'
+                    'price = ".price::text"\nimage = "//img[@id=\'main\']/@src"\n'
+                    'category = "ol.crumbs li"\n'
+                    '[[image_rewrite]]\npattern = "w_\\\\d+"\nreplace = "w_1200"\n')
+    profile = load_profile(prof)
+    html = page(body="<div class='pdp'><h1 class='t'>Boot</h1><span class='price'>£80"
+                     "</span><ol class='crumbs'><li>Men</li><li>Shoes</li></ol>"
+                     "<img id='main' src='https://cdn.example/w_200/boot.jpg'></div>")
+    p = extract_product(html, URL, profile)
+    assert p is not None and p.extractor == "profile"
+    assert (p.name, p.price, p.currency, p.category) == ("Boot", 80.0, "GBP", "Men > Shoes")
+    assert p.image_urls == ["https://cdn.example/w_1200/boot.jpg"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[selectors]\ncolour = ".c"\n')
+    with pytest.raises(GarmentError, match="colour.*allowed"):
+        load_profile(bad)
+
+
+def test_image_checks(tmp_path: Path) -> None:
+    from shopsite import make_jpeg, make_png
+
+    good = make_jpeg(3)
+    check = check_image(good)
+    assert (check.status, check.width, check.height, check.format) == ("ok", 200, 260, "jpeg")
+    assert check_image(good[: len(good) // 2]).status == "corrupt"
+    assert check_image(b"<html>nope</html>" * 50).status == "not_image"
+    assert check_image(make_png((120, 40))).status == "too_small"
+    assert check_image(good, max_px=100).status == "too_large"
+    rel = save_image(tmp_path, good, check)
+    assert rel == f"images/{check.sha256[:2]}/{check.sha256}.jpg"  # type: ignore[index]
+    assert (tmp_path / rel).read_bytes() == good

@@ -1,0 +1,93 @@
+"""The SQLite catalogue: migrations, upserts, resume bookkeeping, predictions."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from garment.errors import GarmentError
+from garment.store import MIGRATIONS, Catalogue, Prediction
+
+
+def product(n: int, **kw: object) -> dict[str, object]:
+    return {"url": f"http://shop.test/p/{n}", "canonical_url": f"http://shop.test/p/{n}",
+            "sku": f"S{n}", "name": f"Item {n}", "price": 9.5, "currency": "EUR",
+            "image_urls": [f"http://cdn.test/{n}.jpg"], "extractor": "jsonld",
+            "sources": {"name": "jsonld"}, **kw}
+
+
+def image(n: int, status: str = "ok") -> dict[str, object]:
+    return {"url": f"http://cdn.test/{n}.jpg", "status": status, "path": f"images/{n}.jpg",
+            "width": 200, "height": 260, "format": "jpeg", "sha256": f"{n:064d}", "bytes": 10}
+
+
+def test_migrations_recorded_and_safe_to_rerun(tmp_path: Path) -> None:
+    with Catalogue.open(tmp_path) as cat:
+        versions = [r[0] for r in cat.conn.execute("SELECT version FROM schema_migrations")]
+        assert versions == [m[0] for m in MIGRATIONS]
+        assert cat.migrate() == []
+        assert cat.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Catalogue.open(tmp_path) as cat:  # reopening applies nothing new
+        assert cat.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 2
+    with pytest.raises(GarmentError, match="garment scrape"):
+        Catalogue.open(tmp_path / "missing", create=False)
+
+
+def test_upsert_by_canonical_url_then_sku(tmp_path: Path) -> None:
+    with Catalogue.open(tmp_path) as cat:
+        run = cat.start_run({"start_urls": ["http://shop.test/"]})
+        pid, iid = cat.save_product(product(1), image(1), run)
+        again, iid2 = cat.save_product(product(1, price=7.0), image(1), run)
+        assert (again, iid2) == (pid, iid)
+        alt = product(1, url="http://shop.test/p/1/alt", canonical_url="http://shop.test/x",
+                      price=8.0)
+        assert cat.save_product(alt, image(1), run)[0] == pid  # same sku, same site
+        other_site = product(1, url="http://b.test/p/1", canonical_url="http://b.test/p/1")
+        assert cat.save_product(other_site, None, run)[0] != pid
+        rows = cat.products()
+        assert len(rows) == 2 and rows[0]["price"] == 8.0  # last write wins
+        assert rows[0]["canonical_url"] == "http://shop.test/p/1"
+        assert len(cat.images()) == 1
+
+
+def test_done_urls_and_runs(tmp_path: Path) -> None:
+    with Catalogue.open(tmp_path) as cat:
+        r1 = cat.start_run({})
+        cat.save_product(product(1), image(1), r1)
+        cat.save_product(product(2), image(2, "failed"), r1)
+        cat.save_product(product(3), image(3, "noai"), r1)
+        cat.record_error(r1, "http://shop.test/p/9", "page", "http_500", 500, "oops")
+        assert cat.done_urls() == {"http://shop.test/p/1", "http://shop.test/p/3"}
+        r2 = cat.start_run({})  # r1 never finished: a killed crawl
+        cat.finish_run(r2, {"pages": 3})
+        assert [r["status"] for r in cat.runs()] == ["interrupted", "finished"]
+        assert cat.counts()["errors"] == {"http_500": 1}
+        assert [i.image_id for i in cat.iter_images()] == [1]
+
+
+def test_predictions_latest_model_and_named_model(tmp_path: Path) -> None:
+    with Catalogue.open(tmp_path) as cat:
+        cat.save_product(product(1), image(1))
+        cat.save_product(product(2), image(2, "too_small"))
+        [img] = list(cat.iter_images())
+        assert img.path == tmp_path / "images/1.jpg"
+        assert cat.products_with_labels()[0]["label"] is None
+        cat.record_predictions("a", [Prediction(img.image_id, "Dress", 3, 0.9,
+                                                [("Dress", 0.9), ("Coat", 0.05)])])
+        cat.record_predictions("b", [Prediction(img.image_id, "Coat", 4, 0.6)])
+        cat.record_predictions("b", [Prediction(img.image_id, "Coat", 4, 0.7)])  # replaces
+        assert cat.models() == ["a", "b"]
+        latest = cat.products_with_labels()
+        assert (latest[0]["label"], latest[0]["confidence"]) == ("Coat", 0.7)
+        assert latest[1]["label"] is None
+        named = cat.products_with_labels("a")[0]
+        assert named["top3"] == [["Dress", 0.9], ["Coat", 0.05]]
+        n = cat.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+        assert n == 2
+
+
+def test_foreign_keys_enforced(tmp_path: Path) -> None:
+    with Catalogue.open(tmp_path) as cat, pytest.raises(sqlite3.IntegrityError):
+        cat.record_predictions("a", [Prediction(999, "Dress", 3, 0.9)])
