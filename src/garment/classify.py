@@ -58,7 +58,7 @@ class ClassifyConfig:
     model_dir: Path | None = None
     #: In-scope score below which the label is "other"; None: the card's other["threshold"].
     threshold: float | None = None
-    #: Worker processes decoding and classifying; 0: os.cpu_count() (in-process for
+    #: Worker processes decoding and classifying; 0: one per CPU core (in-process for
     #: fewer than IN_PROCESS_BELOW images); 1: everything in this process.
     workers: int = 0
     #: Images per inference batch (and per chunk sent to a worker).
@@ -385,7 +385,7 @@ class Classifier:
         if self._engine is None:
             from dataclasses import replace
 
-            self._engine = Engine(replace(self.spec, threads=min(4, os.cpu_count() or 1)))
+            self._engine = Engine(replace(self.spec, threads=min(4, cpu_count())))
         return self._engine
 
     def predict_arrays(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -415,7 +415,7 @@ class Classifier:
         ``total`` (when known) sizes the chunks so every worker gets work;
         ``progress(done, total)`` is called after each chunk.
         """
-        workers = self.config.workers or (os.cpu_count() or 1)
+        workers = self.config.workers or cpu_count()
         if self.config.workers == 0 and total is not None and total < IN_PROCESS_BELOW:
             workers = 1
         size = self.config.batch_size
@@ -487,6 +487,13 @@ class Classifier:
                 probs=p,
             ))
         return out
+
+
+def cpu_count() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _name(src: Any, index: int) -> str:

@@ -47,7 +47,9 @@ def classify_cmd(
     try:
         with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                      console=err, disable=quiet, transient=True) as bar:
+                      console=err, transient=True,
+                      # Rows on a terminal are progress enough; a bar would garble them.
+                      disable=quiet or (out is None and sys.stdout.isatty())) as bar:
             task = bar.add_task("classify", total=None, rate="")
 
             def progress(done: int, total: int | None) -> None:
