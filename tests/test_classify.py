@@ -79,6 +79,28 @@ def test_workers_give_the_same_rows_as_one_process(folder: Path, tiny_model: Pat
     assert [p.row() for p in two.stream(paths, total=len(paths))] == [p.row() for p in one]
 
 
+def test_stream_reads_paths_lazily_with_bounded_chunks_in_flight(
+    tiny_model: Path, tmp_path: Path, make_photo
+) -> None:
+    photo = make_photo(tmp_path / "a.jpg", 0)
+    consumed = 0
+
+    def paths():
+        nonlocal consumed
+        for _ in range(160):
+            consumed += 1
+            yield photo
+
+    clf = Classifier.load(config=_config(tiny_model, tmp_path, workers=2, batch_size=4))
+    seen = []
+    for i, pred in enumerate(clf.stream(paths())):
+        if i % 20 == 0:
+            seen.append(consumed - i)  # read ahead of what was yielded
+        assert pred.status == "ok"
+    assert i == 159
+    assert max(seen) <= (2 * 2 + 1) * 4  # at most 2 chunks per worker in flight, plus one
+
+
 def test_csv_and_jsonl_parse(folder: Path, tiny_model: Path, tmp_path: Path) -> None:
     preds = Classifier.load(config=_config(tiny_model, tmp_path, workers=1)).stream(iter_images([folder]))
     preds = list(preds)

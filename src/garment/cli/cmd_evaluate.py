@@ -61,6 +61,8 @@ def _print(m: dict[str, Any]) -> None:
         typer.echo(f"  other AUROC        {_fmt(m['other_auroc'])}  (in-scope score, ten vs other)")
         typer.echo(f"  overall accuracy   {_fmt(m['overall_accuracy'])}  (final labels, threshold "
                    f"{m['threshold']:.4g})")
+        typer.echo(f"  other recall       {_fmt(m['other_recall'])}  (share of 'other' rows labelled other)")
+        typer.echo(f"  in-scope kept      {_fmt(m['in_scope_kept'])}  (share of the ten not labelled other)")
     typer.echo("  per class:")
     for name, acc in m["per_class"].items():
         typer.echo(f"    {name:<12} {_fmt(acc)}")
