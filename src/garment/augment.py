@@ -36,6 +36,7 @@ class AugmentConfig:
     floor: float = 0.1  # probability of the light-product silhouette floor
     erase: float = 0.2  # probability of erasing a random rectangle
     noise: float = 0.2  # probability of additive Gaussian noise
+    pairs: float = 0.2  # probability that a shoe becomes a pair (shops show pairs, often from above)
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
@@ -65,6 +66,58 @@ def random_affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> to
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+#: Fashion-MNIST classes that are footwear: Sandal, Sneaker, Ankle boot.
+SHOES = (5, 7, 9)
+
+
+def _fit(img: torch.Tensor) -> torch.Tensor:
+    """Crop (1, h, w) to its content and fit the longest edge to 28, centred (the conversion's framing)."""
+    rows = torch.nonzero(img[0].amax(1) > 0.05).flatten()
+    cols = torch.nonzero(img[0].amax(0) > 0.05).flatten()
+    if len(rows) == 0 or len(cols) == 0:
+        return F.interpolate(img[None], size=(28, 28), mode="bilinear", align_corners=False)[0]
+    img = img[:, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = img.shape[1:]
+    s = 28 / max(h, w)
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    small = F.interpolate(img[None], size=(nh, nw), mode="bilinear", align_corners=False)[0]
+    out = torch.zeros(1, 28, 28)
+    oy, ox = (28 - nh) // 2, (28 - nw) // 2
+    out[:, oy : oy + nh, ox : ox + nw] = small
+    return out
+
+
+def shoe_pairs(x: torch.Tensor, y: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
+    """Turn some shoes into a pair: the shoe and its mirror image side by side.
+
+    Shops photograph pairs, often from above with the toes up; Fashion-MNIST shows one
+    shoe from the side. Two pairs in three are turned a quarter, toes up or down.
+    """
+    is_shoe = (y[:, None] == torch.tensor(SHOES)[None]).any(1)
+    sel = torch.nonzero(is_shoe & _where(p, len(y), g)).flatten()
+    if len(sel) == 0:
+        return x
+    x = x.clone()
+    turns = torch.randint(0, 3, (len(sel),), generator=g).tolist()  # 0: side view; 1, 3: toes down, up
+    gaps = torch.randint(0, 4, (len(sel),), generator=g).tolist()
+    for i, turn, gap in zip(sel.tolist(), turns, gaps, strict=True):
+        one = _fit(x[i])
+        if turn:
+            one = torch.rot90(one, 1 if turn == 1 else 3, dims=(1, 2))
+        one = _crop(one)
+        pair = torch.cat([one, torch.zeros(1, one.shape[1], gap), one.flip(2)], dim=2)
+        x[i] = _fit(pair)
+    return x
+
+
+def _crop(img: torch.Tensor) -> torch.Tensor:
+    rows = torch.nonzero(img[0].amax(1) > 0.05).flatten()
+    cols = torch.nonzero(img[0].amax(0) > 0.05).flatten()
+    if len(rows) == 0 or len(cols) == 0:
+        return img
+    return img[:, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
 def _gauss_kernel(sigma: torch.Tensor) -> torch.Tensor:
     r = torch.arange(-2, 3, dtype=torch.float32)
     k = torch.exp(-(r[None] ** 2) / (2 * sigma[:, None] ** 2))
@@ -72,9 +125,11 @@ def _gauss_kernel(sigma: torch.Tensor) -> torch.Tensor:
     return k[:, :, None] * k[:, None, :]  # (n, 5, 5)
 
 
-def augment(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
-    """Apply the training transforms to a batch (N, 1, 28, 28) in [0, 1]."""
+def augment(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator, y: torch.Tensor | None = None) -> torch.Tensor:
+    """Apply the training transforms to a batch (N, 1, 28, 28) in [0, 1] with labels ``y``."""
     n = x.shape[0]
+    if cfg.pairs and y is not None:
+        x = shoe_pairs(x, y, cfg.pairs, g)
     flip = _where(cfg.hflip, n, g)
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     if cfg.affine:

@@ -148,7 +148,7 @@ def train_epoch(model: nn.Module, opt: Any, sched: Any, x: torch.Tensor, y: torc
         idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         xb, yb = x[idx].float().div_(255.0).unsqueeze(1), y[idx]
         if cfg.augment is not None:
-            xb = augment(xb, cfg.augment, g)
+            xb = augment(xb, cfg.augment, g, yb)
         if n_other:
             xb = torch.cat([xb, synthetic_others(n_other, xb, g)])
         if cfg.channels_last:
