@@ -107,32 +107,39 @@ def _rdfa_nodes(html: str, url: str) -> list[dict[str, Any]]:
     return schemaorg.compact_rdfa(_extruct(html, url, "rdfa"))
 
 
-def _meta(tree: Any, *names: str) -> list[str]:
-    out = []
-    for el in tree.xpath("//meta[@property or @name]"):
+def _metas(tree: Any) -> dict[str, list[str]]:
+    """<meta property|name=... content=...> values by lower-case key, in page order."""
+    out: dict[str, list[str]] = {}
+    for el in tree.iter("meta"):
         key = (el.get("property") or el.get("name") or "").strip().lower()
-        if key in names and (el.get("content") or "").strip():
-            out.append(el.get("content").strip())
+        content = (el.get("content") or "").strip()
+        if key and content:
+            out.setdefault(key, []).append(content)
     return out
 
 
+def _meta(metas: dict[str, list[str]], *names: str) -> list[str]:
+    return [v for n in names for v in metas.get(n, [])]
+
+
 def _opengraph(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
-    og_type = (_meta(tree, "og:type") or [""])[0].lower()
+    metas = _metas(tree)
+    og_type = (_meta(metas, "og:type") or [""])[0].lower()
     is_product = og_type in {"product", "og:product", "product.item", "product.group"}
     out: dict[str, Any] = {}
     for fld, names in (("name", ("og:title",)), ("description", ("og:description",)),
                        ("brand", ("product:brand", "og:brand")),
                        ("sku", ("product:retailer_item_id", "product:sku"))):
-        if values := _meta(tree, *names):
+        if values := _meta(metas, *names):
             out[fld] = values[0]
-    if amount := _meta(tree, "product:price:amount", "og:price:amount"):
+    if amount := _meta(metas, "product:price:amount", "og:price:amount"):
         price, symbol = schemaorg.parse_price(amount[0])
         if price is not None:
             out["price"] = price
-        currency = _meta(tree, "product:price:currency", "og:price:currency")
+        currency = _meta(metas, "product:price:currency", "og:price:currency")
         if currency or symbol:
             out["currency"] = (currency[0] if currency else symbol or "").upper()
-    if images := _meta(tree, "og:image", "og:image:url", "og:image:secure_url"):
+    if images := _meta(metas, "og:image", "og:image:url", "og:image:secure_url"):
         out["image_urls"] = [urljoin(url, i) for i in images]
     return is_product, out
 
@@ -245,7 +252,7 @@ def canonical_url(tree: Any, url: str) -> str:
 
 def page_noai(tree: Any) -> bool:
     """Whether meta robots forbids AI use of the page's images."""
-    return any(NOAI.search(v) for v in _meta(tree, "robots", "googlebot"))
+    return any(NOAI.search(v) for v in _meta(_metas(tree), "robots", "googlebot"))
 
 
 def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = None,
@@ -297,6 +304,28 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
     return product
 
 
+def page_links(tree: Any, url: str, deny: list[re.Pattern[str]] | None = None) -> list[str]:
+    """Absolute http(s) links of <a>/<area> elements, without fragments, duplicates,
+    file downloads (images, documents, media) or ``deny`` matches, in page order."""
+    from scrapy.linkextractors import IGNORED_EXTENSIONS
+
+    out: dict[str, None] = {}
+    base = (tree.xpath("//base/@href") or [url])[0]
+    for href in tree.xpath("//a/@href|//area/@href"):
+        href = href.strip()
+        if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
+            continue
+        link = urljoin(base, href).split("#")[0]
+        path = urlsplit(link).path.lower()
+        ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+        if ext in IGNORED_EXTENSIONS or not link.startswith(("http://", "https://")):
+            continue
+        if deny and any(rx.search(link) for rx in deny):
+            continue
+        out[link] = None
+    return list(out)
+
+
 def pagination_urls(tree: Any, url: str, pattern: str | None = None) -> list[str]:
     """Links to a listing's other pages: rel=next, ?page=N / ?p=N, numbered pager links,
     or the profile's ``pattern``."""
@@ -306,13 +335,13 @@ def pagination_urls(tree: Any, url: str, pattern: str | None = None) -> list[str
         href = urljoin(url, el.get("href").strip()).split("#")[0]
         rel = (el.get("rel") or "").lower().split()
         query = {k.lower() for k, v in parse_qsl(urlsplit(href).query) if v.isdigit()}
-        label = (el.text_content() if el.tag == "a" else "").strip()
-        in_pager = any(PAGER.search(a.get("class") or "") for a in el.iterancestors()
-                       if isinstance(a.tag, str))
-        if ("next" in rel or "prev" in rel or query & PAGE_PARAMS
-                or (rx is not None and rx.search(href))
-                or (in_pager and (label.isdigit() or label.lower() in {"next", "›", "»"}))):
-            if href not in out and href != url:
-                out.append(href)
+        is_page = "next" in rel or "prev" in rel or bool(query & PAGE_PARAMS) or (
+            rx is not None and rx.search(href) is not None)
+        if not is_page and el.tag == "a":
+            label = (el.text or "").strip().lower()
+            if label.isdigit() or label in {"next", "›", "»"}:
+                is_page = any(PAGER.search(a.get("class") or "")
+                              for a in el.iterancestors() if isinstance(a.tag, str))
+        if is_page and href not in out and href != url:
+            out.append(href)
     return out
-

@@ -112,14 +112,18 @@ def run(config: CrawlConfig) -> CrawlStats:
     process = AsyncCrawlerProcess(settings_for(config))
     crawler = process.create_crawler(ShopSpider)
     started = time.monotonic()
-    ticker = create_looping_call(lambda: emit("progress", **_snapshot(crawler.spider)))
+    tickers: list[Any] = []
 
     def opened(spider: Any) -> None:
+        # Made here: a looping call needs the reactor the crawler installs.
+        ticker = create_looping_call(lambda: emit("progress", **_snapshot(spider)))
         ticker.start(PROGRESS_INTERVAL, now=False)
+        tickers.append(ticker)
 
     def closed(spider: Any) -> None:
-        if ticker.running:
-            ticker.stop()
+        for ticker in tickers:
+            if ticker.running:
+                ticker.stop()
 
     from scrapy import signals
 

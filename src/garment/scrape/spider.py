@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
-from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
@@ -27,7 +26,12 @@ from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed
 
 from garment.scrape import CrawlConfig
-from garment.scrape.extract import extract_product, pagination_urls, parse_html
+from garment.scrape.extract import (
+    extract_product,
+    page_links,
+    pagination_urls,
+    parse_html,
+)
 from garment.scrape.images import forbids_ai
 from garment.scrape.polite import OutOfScope
 from garment.scrape.profile import SiteProfile, load_profile
@@ -114,7 +118,10 @@ class ShopSpider(Spider):
         self.done = catalogue.done_urls() if config.resume else set()
         self.seen_products: set[str] = set(self.done)
         deny = list(DEFAULT_DENY) + (self.profile.deny if self.profile else [])
-        self.links = LinkExtractor(deny=deny, unique=True, canonicalize=False)
+        self.deny = [re.compile(d, re.I) for d in deny]
+        # URLs already queued: the scheduler filters duplicates too, but only after the
+        # spider middlewares, and a shop links every page to dozens of others.
+        self.queued: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> ShopSpider:
@@ -140,6 +147,7 @@ class ShopSpider(Spider):
             if re.search(r"\.xml(\.gz)?$|sitemap", urlsplit(url).path, re.I):
                 yield self._sitemap(url)
             else:
+                self.queued.add(clean_url(url))
                 yield self._page(clean_url(url), priority=10)
             parts = urlsplit(url)
             root = f"{parts.scheme}://{parts.netloc}"
@@ -185,8 +193,9 @@ class ShopSpider(Spider):
                 continue
             if sitemap.type == "sitemapindex":
                 yield self._sitemap(loc)
-            elif clean_url(loc) not in self.done:
-                yield self._page(clean_url(loc))
+            elif (url := clean_url(loc)) not in self.done and url not in self.queued:
+                self.queued.add(url)
+                yield self._page(url)
 
     def parse_page(self, response: Response) -> Iterator[Any]:
         if not isinstance(response, TextResponse):
@@ -211,11 +220,14 @@ class ShopSpider(Spider):
                     self.stopping = True
         if self.stopping:
             return
-        pages = {clean_url(u) for u in pagination_urls(
-            tree, response.url, self.profile.pagination if self.profile else None)}
-        for link in self.links.extract_links(response):
-            url = clean_url(link.url)
-            if self.on_site(url) and url not in self.done:
+        pages: set[str] = set()
+        if product is None:  # a listing, perhaps: its pager links go first
+            pages = {clean_url(u) for u in pagination_urls(
+                tree, response.url, self.profile.pagination if self.profile else None)}
+        for link in page_links(tree, response.url, self.deny):
+            url = clean_url(link)
+            if url not in self.queued and url not in self.done and self.on_site(url):
+                self.queued.add(url)
                 # Listing pages first: they lead to many products each.
                 yield self._page(url, priority=2 if url in pages else 0)
 
