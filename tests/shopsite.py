@@ -59,6 +59,7 @@ class ShopSite:
     n_products: int = 24
     per_page: int = 6
     latency: float = 0.0                   # seconds added to every response
+    crawl_delay: float | None = None       # Crawl-delay in the pages host's robots.txt
     hits: list[Hit] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -160,8 +161,9 @@ class ShopSite:
         html = {"Content-Type": "text/html; charset=utf-8"}
         xml = {"Content-Type": "application/xml"}
         if path == "/robots.txt":
-            body = (f"User-agent: *\nDisallow: /private/\nDisallow: /cart\n\n"
-                    f"Sitemap: {self.url}sitemap_index.xml\n")
+            body = ("User-agent: *\nDisallow: /private/\nDisallow: /cart\n"
+                    + (f"Crawl-delay: {self.crawl_delay}\n" if self.crawl_delay else "")
+                    + f"\nSitemap: {self.url}sitemap_index.xml\n")
             return 200, {"Content-Type": "text/plain"}, body.encode()
         if path == "/sitemap_index.xml":
             return 200, xml, (f'<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns='

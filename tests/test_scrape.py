@@ -157,3 +157,16 @@ def test_sigkill_half_way_then_resume(crawled, tmp_path: Path) -> None:  # type:
     assert not [u for u in done if u.replace(shop.url, "/") in refetched]
     with Catalogue.open(tmp_path, create=False) as cat:
         assert [r["status"] for r in cat.runs()] == ["interrupted", "finished"]
+
+
+def test_crawl_delay_is_a_floor_and_page_budget_holds(tmp_path: Path) -> None:
+    shop = ShopSite(crawl_delay=0.4).start()
+    try:
+        stats = crawl(fast_config(shop, tmp_path, max_pages=3))
+    finally:
+        shop.stop()
+    times = [h.at for h in shop.hits if h.host == "127.0.0.1"]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert gaps and min(gaps) >= 0.3, gaps  # delay 0 asked, robots.txt's 0.4 s obeyed
+    pages = [p for p in shop.requested("127.0.0.1") if "robots" not in p and "sitemap" not in p]
+    assert stats.pages <= 3 and len(pages) <= 3, pages

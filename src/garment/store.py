@@ -221,7 +221,8 @@ class Catalogue:
                 (run_id, url, kind, reason, status, (detail or "")[:500], _now()))
 
     def errors(self, run_id: int | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM errors", ()
+        sql = "SELECT * FROM errors"
+        args: tuple[Any, ...] = ()
         if run_id is not None:
             sql, args = sql + " WHERE run_id=?", (run_id,)
         return [dict(r) for r in self.conn.execute(sql + " ORDER BY id", args)]

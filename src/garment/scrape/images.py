@@ -14,6 +14,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 NOAI = re.compile(r"\bno(image)?ai\b", re.I)
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp",
@@ -46,7 +47,7 @@ def check_image(body: bytes, min_px: int = 100, max_px: int = 10_000,
     """Decode ``body`` fully and judge it as a packshot."""
     sha = hashlib.sha256(body).hexdigest()
     size = len(body)
-    base = {"sha256": sha, "bytes": size}
+    base: dict[str, Any] = {"sha256": sha, "bytes": size}
     if size < min_bytes:
         return ImageCheck("too_small", f"{size} bytes < {min_bytes}", **base)
     from PIL import Image
@@ -57,7 +58,7 @@ def check_image(body: bytes, min_px: int = 100, max_px: int = 10_000,
         return ImageCheck("not_image", f"{type(exc).__name__}: {exc}"[:200], **base)
     width, height = im.size
     fmt = im.format or ""
-    info = {"width": width, "height": height, "format": fmt.lower(), **base}
+    info: dict[str, Any] = {"width": width, "height": height, "format": fmt.lower(), **base}
     if max(width, height) > max_px:
         return ImageCheck("too_large", f"{width}x{height} > {max_px} px", **info)
     try:

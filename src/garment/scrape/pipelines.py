@@ -55,6 +55,9 @@ class PackshotPipeline:
         else:
             for url in candidates[:MAX_CANDIDATES]:
                 item.image = await self.fetch(url)
+                if item.image["status"] == "corrupt":
+                    # Cut short in transit, often: ask once more before the next candidate.
+                    item.image = await self.fetch(url)
                 if item.image["status"] not in TRY_NEXT:
                     break
         assert item.image is not None

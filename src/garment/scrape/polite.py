@@ -36,12 +36,22 @@ class OutOfScope(IgnoreRequest):
     """A page request dropped: off the shop's site, or past the page or product budget."""
 
 
-def pause_host(crawler: Crawler, key: str, seconds: float) -> None:
-    """Hold every request to downloader slot ``key`` (a host) for ``seconds``."""
+def pause_host(crawler: Crawler, key: str, seconds: float,
+               until: dict[str, float] | None = None) -> None:
+    """Hold every request to downloader slot ``key`` (a host) for ``seconds``.
+
+    ``until`` remembers each host's pause end, so a short backoff never cuts a longer
+    Retry-After pause short.
+    """
     downloader = crawler.engine.downloader if crawler.engine else None
     slot = downloader.slots.get(key) if downloader else None
-    if slot is None or seconds <= 0:
+    if downloader is None or slot is None or seconds <= 0:
         return
+    end = time.monotonic() + seconds
+    if until is not None:
+        if slot.latercall and until.get(key, 0.0) >= end:
+            return
+        until[key] = end
     if slot.latercall:
         slot.latercall.cancel()
     # The downloader processes a slot's queue only when no latercall is pending.
@@ -70,11 +80,12 @@ class RetryAfterMiddleware(RetryMiddleware):
         super().__init__(settings)
         self.backoff = settings.getfloat("GARMENT_RETRY_BACKOFF", 1.0)
         self.max_retry_after = settings.getfloat("GARMENT_MAX_RETRY_AFTER", 120.0)
+        self.paused_until: dict[str, float] = {}
 
     def _pause(self, request: Request, seconds: float) -> None:
         key = request.meta.get("download_slot")
         if key:
-            pause_host(self.crawler, key, seconds)
+            pause_host(self.crawler, key, seconds, self.paused_until)
 
     def process_response(self, request: Request, response: Response,
                          spider: Spider | None = None) -> Request | Response:
