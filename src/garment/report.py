@@ -1,0 +1,355 @@
+"""Report: a classified catalogue as one self-contained HTML page and its JSON twin.
+
+``build_report`` turns the catalogue's rows into plain data (summary, per-class galleries,
+"other / not sure", lowest confidence, failures, shop category against predicted class,
+crawl stats, the model card); ``write_report`` writes it as ``report.json`` and renders
+``templates/report.html.j2`` with Jinja2 (autoescape on: every scraped string is escaped)
+into ``report.html``, thumbnails embedded as small JPEG data URIs. Galleries are capped
+("N more"), so a catalogue of thousands of products stays a file of a few MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from garment import CLASSES, OTHER, PROJECT_URL, __version__
+from garment.errors import GarmentError
+from garment.shop import category_label
+from garment.store import Catalogue
+
+TEMPLATE = "report.html.j2"
+
+
+@dataclass
+class ReportConfig:
+    """What the report shows and where it goes."""
+
+    catalogue: Path = Path("catalogue")  # catalogue folder written by `garment scrape`
+    model: str | None = None  # model folder or stored model id; None: the latest classified
+    out: Path | None = None  # HTML file; None: CATALOGUE/report.html (JSON twin beside it)
+    gallery_size: int = 24  # thumbnails per class before "N more"
+    lowest: int = 16  # lowest-confidence items shown
+    failures: int = 50  # failure rows listed (all are counted)
+    thumb_height: int = 120  # pixels
+    thumb_quality: int = 70  # JPEG quality of the embedded thumbnails
+
+    def validate(self) -> None:
+        for name in ("gallery_size", "lowest", "failures"):
+            if getattr(self, name) < 0:
+                raise GarmentError(f"{name} is {getattr(self, name)}: give 0 or more")
+        if not 16 <= self.thumb_height <= 512 or not 1 <= self.thumb_quality <= 95:
+            raise GarmentError(f"thumb height {self.thumb_height} / quality {self.thumb_quality}: "
+                               "allowed 16-512 px and 1-95")
+
+
+@dataclass
+class Item:
+    """One classified product, as galleries show it."""
+
+    product_id: int
+    name: str
+    url: str | None  # the product page, only when it is an http(s) URL
+    price: str
+    category: str | None  # the shop's own category (last breadcrumb item)
+    label: str
+    guess: str  # the top class, also when the label is "other"
+    confidence: float
+    image_path: str  # relative to the catalogue folder
+
+
+@dataclass
+class Agreement:
+    """Predicted labels against the shop's own categories.
+
+    Counted over classified products whose category maps to a Fashion-MNIST class or to
+    -1 (the shop's non-garment categories: accessories, jewellery, ...). A product agrees
+    when its final label is the category's class, or "other" for a -1 category; so "other"
+    on a T-shirt disagrees. This is evaluate's ``overall_accuracy`` for the same photos;
+    ``in_scope`` is its ``in_scope_accuracy`` (top class over the ten, ten-class rows only).
+    """
+
+    n: int = 0
+    agree: int = 0
+    n_in_scope: int = 0
+    agree_in_scope: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return self.agree / self.n if self.n else None
+
+    @property
+    def in_scope(self) -> float | None:
+        return self.agree_in_scope / self.n_in_scope if self.n_in_scope else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rate": self.rate, "in_scope": self.in_scope}
+
+
+def leaf_category(breadcrumb: str | None) -> str | None:
+    """The last item of a stored breadcrumb ('Women > Coats' -> 'Coats')."""
+    if not breadcrumb:
+        return None
+    return breadcrumb.split(" > ")[-1].strip() or None
+
+
+def _index(label: str | None) -> int | None:
+    if label == OTHER:
+        return -1
+    return CLASSES.index(label) if label in CLASSES else None
+
+
+def shop_agreement(rows: list[dict[str, Any]]) -> Agreement:
+    """Agreement of ``products_with_labels`` rows with their shop categories."""
+    result = Agreement()
+    for r in rows:
+        expected = category_label(leaf_category(r.get("category")) or "")
+        predicted = _index(r.get("label"))
+        if expected is None or predicted is None:
+            continue
+        result.n += 1
+        result.agree += predicted == expected
+        if expected >= 0:
+            result.n_in_scope += 1
+            result.agree_in_scope += _index(_guess(r)) == expected
+    return result
+
+
+def _guess(row: dict[str, Any]) -> str:
+    top3 = row.get("top3") or []
+    return str(top3[0][0]) if top3 else str(row.get("label") or "")
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only http(s) URLs become links: a scraped 'javascript:' URL must not."""
+    if url and urlsplit(url).scheme in ("http", "https"):
+        return url
+    return None
+
+
+def _item(r: dict[str, Any]) -> Item:
+    price = "" if r.get("price") is None else f"{r['price']:.2f} {r.get('currency') or ''}".strip()
+    return Item(r["product_id"], r.get("name") or "(no name)", _safe_url(r.get("product_url")),
+                price, leaf_category(r.get("category")), r["label"], _guess(r),
+                float(r.get("confidence") or 0.0), r["image_path"])
+
+
+def _gallery(items: list[Item], cap: int) -> dict[str, Any]:
+    ranked = sorted(items, key=lambda it: (-it.confidence, it.product_id))
+    return {"count": len(items), "items": ranked[:cap], "more": max(0, len(items) - cap)}
+
+
+def _category_table(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Shop category x predicted class counts; None when no product has a category."""
+    columns = [*CLASSES, OTHER]
+    table: dict[str, Counter[str]] = {}
+    for r in rows:
+        cat = leaf_category(r.get("category"))
+        if cat is None or r.get("label") is None:
+            continue
+        table.setdefault(cat, Counter())[r["label"]] += 1
+    if not table:
+        return None
+    out: list[dict[str, Any]] = []
+    for cat, counts in table.items():
+        expected = category_label(cat)
+        name = None if expected is None else OTHER if expected < 0 else CLASSES[expected]
+        n = sum(counts.values())
+        out.append({"category": cat, "expected": name, "n": n,
+                     "counts": [counts.get(c, 0) for c in columns],
+                     "agree": None if name is None else counts.get(name, 0) / n})
+    order = {c: i for i, c in enumerate(columns)}
+    out.sort(key=lambda row: (order.get(row["expected"], len(order)), row["category"]))
+    return {"columns": columns, "rows": out}
+
+
+def _failures(cat: Catalogue, rows: list[dict[str, Any]], mid: str | None,
+              cap: int) -> dict[str, Any]:
+    images = [{"name": r.get("name") or "(no name)", "url": _safe_url(r.get("product_url")),
+               "status": r.get("image_status") or "no packshot",
+               "error": _image_error(cat, r.get("image_id"))}
+              for r in rows if r.get("image_status") != "ok"]
+    preds = [dict(x) for x in cat.conn.execute(
+        "SELECT p.name, p.canonical_url AS url, pr.error FROM predictions pr "
+        "JOIN images i ON i.id = pr.image_id JOIN products p ON p.id = i.product_id "
+        "WHERE pr.model_id = ? AND pr.status != 'ok' ORDER BY p.id", (mid,))]
+    for p in preds:
+        p["url"] = _safe_url(p["url"])
+    errors = cat.errors()
+    return {
+        "images": images[:cap], "n_images": len(images),
+        "images_by_status": dict(Counter(x["status"] for x in images)),
+        "predictions": preds[:cap], "n_predictions": len(preds),
+        "crawl": [{k: e[k] for k in ("url", "kind", "reason", "status", "detail")}
+                  for e in errors[-cap:]],
+        "n_crawl": len(errors),
+        "crawl_by_reason": dict(Counter(e["reason"] for e in errors)),
+    }
+
+
+def _image_error(cat: Catalogue, image_id: int | None) -> str:
+    if image_id is None:
+        return "the product page named no usable image"
+    row = cat.conn.execute("SELECT error FROM images WHERE id=?", (image_id,)).fetchone()
+    return (row[0] if row else "") or ""
+
+
+def _crawl(cat: Catalogue) -> dict[str, Any]:
+    runs = cat.runs()
+    last = runs[-1] if runs else None
+    stats = json.loads(last["stats"]) if last and last.get("stats") else {}
+    config = json.loads(last["config"]) if last and last.get("config") else {}
+    return {"runs": len(runs), "last": None if last is None else {
+        "id": last["id"], "started": last["started"], "finished": last["finished"],
+        "status": last["status"], "start_urls": config.get("start_urls") or [],
+        "delay": config.get("delay"), "concurrency": config.get("concurrency"), "stats": stats}}
+
+
+def _site(crawl: dict[str, Any]) -> str | None:
+    urls = crawl["last"]["start_urls"] if crawl["last"] else []
+    return urlsplit(urls[0]).netloc if urls else None
+
+
+def _model(snapshot: dict[str, Any]) -> dict[str, Any]:
+    card = snapshot.get("card") or {}
+    metrics = card.get("metrics") or {}
+    return {
+        "id": snapshot.get("model_id"), "arch": card.get("arch"),
+        "created": card.get("created"), "classified": snapshot.get("classified"),
+        "fashion_mnist_accuracy": metrics.get("fashion_mnist_test_accuracy"),
+        "real_photo": metrics.get("real_photo"),
+        "threshold": snapshot.get("threshold", (card.get("other") or {}).get("threshold")),
+        "other_rule": (card.get("other") or {}).get("how"),
+    }
+
+
+def resolve_model(cat: Catalogue, model: str | None) -> str | None:
+    """The model id whose predictions to show: ``model`` as a stored id or a model folder;
+    None: the latest classified (None when the catalogue is not classified yet)."""
+    from garment.catalogue_classify import model_id
+
+    stored = cat.models()
+    if model is None:
+        return stored[-1] if stored else None
+    if model in stored:
+        return model
+    mid = model_id(model) if Path(model).is_dir() else model
+    if mid not in stored:
+        raise GarmentError(f"no predictions by model {model!r} in {cat.folder}; run `garment "
+                           f"classify --catalogue {cat.folder}` first (classified: "
+                           f"{', '.join(stored) or 'none yet'})")
+    return mid
+
+
+def build_report(config: ReportConfig) -> dict[str, Any]:
+    """The report's data: plain dicts, lists and dataclasses (the JSON twin)."""
+    from garment.catalogue_classify import model_snapshot
+
+    config.validate()
+    with Catalogue.open(config.catalogue, create=False) as cat:
+        mid = resolve_model(cat, config.model)
+        rows = cat.products_with_labels(mid)
+        counts = cat.counts()
+        failures = _failures(cat, rows, mid, config.failures)
+        crawl = _crawl(cat)
+    labelled = [r for r in rows if r.get("label") is not None and r.get("image_path")]
+    items = [_item(r) for r in labelled]
+    per_class = Counter(it.label for it in items)
+    agreement = shop_agreement(rows)
+    galleries = [{"label": c, **_gallery([it for it in items if it.label == c],
+                                         config.gallery_size)} for c in CLASSES]
+    confidences = [it.confidence for it in items]
+    return {
+        "title": f"garment report: {_site(crawl) or config.catalogue}",
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "garment": {"version": __version__, "url": PROJECT_URL},
+        "catalogue": str(config.catalogue),
+        "summary": {
+            "products": counts["products"], "images": counts["images"],
+            "classified": len(items), "failed": failures["n_images"] + failures["n_predictions"],
+            "per_class": {c: per_class.get(c, 0) for c in (*CLASSES, OTHER)},
+            "mean_confidence": sum(confidences) / len(confidences) if confidences else None,
+            "agreement": agreement.as_dict() if agreement.n else None,
+        },
+        "model": None if mid is None else _model(model_snapshot(config.catalogue, mid)),
+        "galleries": galleries,
+        "other": _gallery([it for it in items if it.label == OTHER], config.gallery_size),
+        "lowest": sorted(items, key=lambda it: (it.confidence, it.product_id))[:config.lowest],
+        "failures": failures,
+        "categories": _category_table(rows),
+        "crawl": crawl,
+    }
+
+
+def thumbnail(path: Path, height: int = 120, quality: int = 70) -> str:
+    """A JPEG data URI of the image at ``path``, ``height`` pixels high ('' if unreadable)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (height * 4, height))  # JPEG: decode at a reduced scale, faster
+            rgb = im.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return ""  # shown as a missing picture; the failure is the crawler's to report
+    width = max(1, round(rgb.width * height / max(rgb.height, 1)))
+    rgb = rgb.resize((min(width, 4 * height), height), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=quality, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Item):
+        return asdict(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def render_html(data: dict[str, Any], folder: Path, config: ReportConfig) -> str:
+    """The report page; ``folder`` is the catalogue folder image paths are relative to."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("garment", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+
+    @cache
+    def thumb(image_path: str) -> str:
+        return thumbnail(folder / image_path, config.thumb_height, config.thumb_quality)
+
+    env.globals["thumb"] = thumb
+    env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
+    return env.get_template(TEMPLATE).render(**data, config=config)
+
+
+@dataclass
+class ReportFiles:
+    """The files ``write_report`` wrote and the data behind them."""
+
+    html: Path
+    json: Path
+    data: dict[str, Any] = field(repr=False)
+
+
+def write_report(config: ReportConfig) -> ReportFiles:
+    """Build the report of ``config.catalogue``; write ``report.html`` and ``report.json``."""
+    data = build_report(config)
+    html_path = Path(config.out) if config.out else Path(config.catalogue) / "report.html"
+    json_path = html_path.with_suffix(".json")
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html = render_html(data, Path(config.catalogue), config)
+    html_path.write_text(html, encoding="utf-8")
+    json_path.write_text(json.dumps(_jsonable(data), indent=1, ensure_ascii=False,
+                                    default=str) + "\n", encoding="utf-8")
+    return ReportFiles(html_path, json_path, data)
