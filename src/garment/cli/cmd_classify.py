@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from garment.cli import app
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from garment.classify import ClassifyConfig
+
 
 @app.command("classify")
 def classify_cmd(
-    paths: Annotated[list[Path], typer.Argument(
-        exists=True, help="Image files or folders (searched recursively).")],
+    paths: Annotated[list[Path] | None, typer.Argument(
+        exists=True, help="Image files or folders (searched recursively); or use --catalogue.",
+        show_default=False)] = None,
+    catalogue: Annotated[Path | None, typer.Option(
+        "--catalogue", help="Classify the packshots of this catalogue folder (written by "
+                            "`garment scrape`) into its predictions table instead; images "
+                            "this model already labelled are skipped.")] = None,
     model: Annotated[Path | None, typer.Option(
         "--model", help="Model folder; default: the shipped model.")] = None,
     out: Annotated[Path | None, typer.Option(
@@ -32,8 +42,16 @@ def classify_cmd(
     """Classify images: one row per image (path,label,label_index,confidence,top3,status,error).
 
     A file that cannot be read is an "error" row and counted; the exit status is 0 unless no
-    image at all could be classified.
+    image at all could be classified. With --catalogue, the labels go into the catalogue
+    (keyed by image and model; `garment export` and `garment report` read them).
     """
+    if bool(paths) == (catalogue is not None):
+        raise typer.BadParameter("give image PATHs or --catalogue DIR (one of the two)",
+                                 param_hint="PATHS / --catalogue")
+    if catalogue is not None and out is not None:
+        raise typer.BadParameter("--out writes rows for image PATHs; with --catalogue the labels "
+                                 "go into the catalogue (see `garment export`)",
+                                 param_hint="--out")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -43,6 +61,10 @@ def classify_cmd(
                             batch_size=batch_size)
     config.validate()
     err = Console(stderr=True)
+    if catalogue is not None:
+        _classify_catalogue(catalogue, config, err, quiet)
+        return
+    assert paths
     stream = out.open("w", newline="") if out else sys.stdout
     try:
         with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(),
@@ -69,4 +91,23 @@ def classify_cmd(
     if out:
         err.print(f"wrote {out}")
     if summary.ok == 0:
+        raise typer.Exit(1)
+
+
+def _classify_catalogue(catalogue: Path, config: ClassifyConfig, err: Console, quiet: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from garment.catalogue_classify import classify_catalogue
+
+    with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), console=err,
+                  transient=True, disable=quiet) as bar:
+        task = bar.add_task("classify", total=None)
+        result = classify_catalogue(
+            catalogue, config=config,
+            progress=lambda done, total: bar.update(task, completed=done, total=total))
+    err.print(f"{result.images} packshots in {catalogue}: {result.classified} classified by "
+              f"{result.model_id}, {result.reused} already were, {result.failed} failed")
+    for label, count in sorted(result.labels.items(), key=lambda kv: -kv[1]):
+        err.print(f"  {label:<12} {count:>7}")
+    if result.images and result.images == result.failed:
         raise typer.Exit(1)

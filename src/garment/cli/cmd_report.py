@@ -1,0 +1,37 @@
+"""``garment report``: a classified catalogue as one self-contained HTML page (+ JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from garment.cli import app
+
+
+@app.command("report")
+def report_cmd(
+    catalogue: Annotated[Path, typer.Option(
+        "--catalogue", help="Catalogue folder written by `garment scrape`.")] = Path("catalogue"),
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Show this model's labels: a model folder or a model id stored in "
+                        "the catalogue (default: the latest classified).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file; default: CATALOGUE/report.html (report.json beside it).")] = None,
+    gallery_size: Annotated[int, typer.Option(
+        "--gallery-size", min=0, help="Thumbnails per class before 'N more'.")] = 24,
+) -> None:
+    """Write report.html: summary, per-class galleries, "other", lowest confidence, failures,
+    shop categories against predicted classes, crawl stats and the model card."""
+    from garment.report import ReportConfig, write_report
+
+    files = write_report(ReportConfig(catalogue=catalogue, model=model, out=out,
+                                      gallery_size=gallery_size))
+    s = files.data["summary"]
+    typer.echo(f"{s['products']} products, {s['classified']} classified, {s['failed']} failed")
+    if s.get("agreement"):
+        a = s["agreement"]
+        typer.echo(f"agreement with the shop's categories: {100 * a['rate']:.1f}% "
+                   f"({a['agree']} of {a['n']})")
+    typer.echo(f"wrote {files.html} and {files.json}")
