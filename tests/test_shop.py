@@ -179,6 +179,17 @@ def test_latency_is_added():
         assert time.perf_counter() - start >= 0.15
 
 
+def test_markup_modes():
+    with _shop(n_products=40, markup="mixed", seed=2) as s:
+        assert {p.markup for p in s.products} == {"jsonld", "microdata", "opengraph"}
+        for p in s.products[:12]:
+            page = html(p.url)
+            has_jsonld = any(b["@type"] == "Product" for b in jsonld_blocks(page))
+            has_microdata = 'itemtype="https://schema.org/Product"' in page
+            assert (has_jsonld, has_microdata) == (p.markup == "jsonld", p.markup == "microdata")
+            assert '<meta property="og:title" content="' in page
+
+
 def _fault_run(seed: int) -> tuple[list[int], int]:
     with _shop(n_products=20, fault_rate=0.4, seed=seed) as flaky:
         statuses = []
@@ -230,6 +241,7 @@ def test_images_folder_with_subfolders(tmp_path):
     _photo(tmp_path / "tshirt_top" / "b.jpg", "navy")
     _photo(tmp_path / "other" / "c.jpg", "red")
     _photo(tmp_path / "gadgets" / "d.jpg", "green")
+    _photo(tmp_path / "e.jpg", "grey")
     with start_shop(ShopConfig(images=tmp_path)) as s:
         found = {p.image_path.name: (p.category, p.label_index, p.department) for p in s.products}
         assert found == {
@@ -237,6 +249,7 @@ def test_images_folder_with_subfolders(tmp_path):
             "b.jpg": ("T-shirts & tops", 0, "Clothing"),
             "c.jpg": ("Accessories", -1, "Bags & accessories"),
             "d.jpg": ("Gadgets", None, "More"),
+            "e.jpg": ("New in", None, "More"),
         }
         boot = next(p for p in s.products if p.label_index == 9)
         assert fetch(boot.image_urls[0])[2] == (tmp_path / "ankle_boot" / "a.jpg").read_bytes()

@@ -136,7 +136,7 @@ class Shop:
             views = [str(k) for k in range(1, len(p.image_urls) + 1)]
             for url, view in zip((*p.image_urls, p.thumb_url), (*views, "small"), strict=True):
                 self._images["/" + url.split("/", 3)[3]] = (p, view)
-        self._site = None
+        self._site: dict[str, bytes] | None = None
         self.image = functools.lru_cache(maxsize=config.image_cache)(self._render)
         self.log: collections.deque[Hit] = collections.deque(maxlen=config.log_size)
         self._seen: collections.Counter[str] = collections.Counter()
@@ -269,7 +269,7 @@ def start_shop(config: ShopConfig | None = None) -> Shop:
     """
     config = config or ShopConfig()
     config.validate()
-    handler = type("ShopHandler", (_Handler,), {})
+    handler: type[_Handler] = type("ShopHandler", (_Handler,), {})
     try:
         server = _Server((config.host, config.port), handler)
     except OSError as exc:

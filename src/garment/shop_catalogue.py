@@ -245,21 +245,25 @@ def fmnist_products(labels, n: int, seed: int, page: str, image: str, markup: st
     return products
 
 
-def _folder_entries(root: Path) -> list[tuple[Path, str, str | None, str]]:
-    """(path, category, department or None, text) for every photo under ``root``."""
-    entries = []
+# (photo, category, department or None, product text) of one photo in --images mode.
+_Entry = tuple[Path, str, str | None, str]
+
+
+def _folder_entries(root: Path) -> list[_Entry]:
+    """An entry for every photo under ``root``."""
+    entries: list[_Entry] = []
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
         parts = path.relative_to(root).parts[:-1]
-        folder = parts[-1] if parts else "other"
+        folder = parts[-1] if parts else "New in"  # no folder, no category to trust
         category = canonical_category(folder) or folder.replace("_", " ").strip().capitalize()
         department = parts[0].replace("_", " ").strip().capitalize() if len(parts) > 1 else None
         entries.append((path, category, department, path.stem.replace("_", " ")))
     return entries
 
 
-def _csv_entries(root: Path, table: Path) -> list[tuple[Path, str, str | None, str]]:
+def _csv_entries(root: Path, table: Path) -> list[_Entry]:
     """Entries from a labels.csv (file, label, product_text, ... columns)."""
-    entries = []
+    entries: list[_Entry] = []
     with table.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             path = root / row["file"]

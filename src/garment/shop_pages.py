@@ -217,7 +217,8 @@ class Pages:
                 entry["categories"].append({"name": cat, "path": path, "count": len(in_cat)})
             self.nav.append(entry)
         self.departments = {d["path"]: d for d in self.nav}
-        self.common = {"shop_name": SHOP_NAME, "site": f"{image_base}img/site/", "nav": self.nav,
+        self.site = f"{image_base}img/site/"
+        self.common: dict[str, Any] = {"shop_name": SHOP_NAME, "site": self.site, "nav": self.nav,
                        "og": [], "jsonld": [], "crumbs": []}
 
     def _html(self, template: str, status: int = 200, **context: Any) -> Response:
@@ -267,9 +268,9 @@ class Pages:
 
     def home(self) -> Response:
         org = jsonld({"@context": "https://schema.org", "@type": "Organization", "name": SHOP_NAME,
-                      "url": self.page_base, "logo": self.common["site"] + "logo.png"})
+                      "url": self.page_base, "logo": self.site + "logo.png"})
         og = [("og:type", "website"), ("og:title", SHOP_NAME), ("og:url", self.page_base),
-              ("og:image", self.common["site"] + "logo.png")]
+              ("og:image", self.site + "logo.png")]
         return self._html("home.html", title="Clothing, shoes and bags", canonical=self.page_base,
                           og=og, jsonld=[org], products=self.products[:8],
                           description="Everyday clothing, shoes and bags.")

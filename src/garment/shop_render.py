@@ -40,7 +40,7 @@ def _fit(item: np.ndarray) -> tuple[Image.Image, tuple[int, int]]:
     scale = min(box_w / crop.shape[1], box_h / crop.shape[0])
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
     # Bicubic then a blur of about a third of a source pixel: smooth edges, no visible 28x28 grid.
-    up = Image.fromarray(crop).resize(size, Image.BICUBIC)
+    up = Image.fromarray(crop).resize(size, Image.Resampling.BICUBIC)
     up = up.filter(ImageFilter.GaussianBlur(scale / 3))
     return up, ((CANVAS[0] - size[0]) // 2, (CANVAS[1] - size[1]) // 2)
 
@@ -89,14 +89,14 @@ def fmnist_image(item: np.ndarray, rgb: tuple[int, int, int], seed: int, view: s
     front = Image.fromarray(photo_array(item, rgb, seed))
     if view == "2":
         return _encode(detail_crop(front))
-    return _encode(front.resize(THUMB, Image.LANCZOS) if view == "small" else front)
+    return _encode(front.resize(THUMB, Image.Resampling.LANCZOS) if view == "small" else front)
 
 
 def detail_crop(image: Image.Image) -> Image.Image:
     """A close-up: the middle 45% of the photo enlarged back to the photo's size."""
     w, h = image.size
     box = (round(w * 0.275), round(h * 0.3), round(w * 0.725), round(h * 0.75))
-    return image.crop(box).resize((w, h), Image.BICUBIC)
+    return image.crop(box).resize((w, h), Image.Resampling.BICUBIC)
 
 
 def file_image(path: Path, view: str) -> bytes:
@@ -108,7 +108,7 @@ def file_image(path: Path, view: str) -> bytes:
         rgb = im.convert("RGB")
     if view == "2":
         return _encode(detail_crop(rgb))
-    rgb.thumbnail(THUMB, Image.LANCZOS)
+    rgb.thumbnail(THUMB, Image.Resampling.LANCZOS)
     return _encode(rgb)
 
 
