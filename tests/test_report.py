@@ -1,0 +1,171 @@
+"""Report and catalogue classification on small catalogues built in the test (no crawl)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from garment import CLASSES, OTHER
+from garment.catalogue_classify import classify_catalogue, model_id, model_snapshot
+from garment.errors import GarmentError
+from garment.report import (
+    ReportConfig,
+    build_report,
+    leaf_category,
+    shop_agreement,
+    thumbnail,
+    write_report,
+)
+from garment.store import Catalogue, Prediction
+
+EVIL = "<script>alert(1)</script> Tee"
+
+
+def _product(n: int, name: str, category: str | None, url: str | None = None) -> dict:
+    url = url or f"http://shop.test/p/{n}"
+    return {"url": url, "canonical_url": url, "sku": f"S{n}", "name": name, "price": 10.0 + n,
+            "currency": "EUR", "category": category, "image_urls": [], "extractor": "jsonld"}
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path, make_photo: Callable[..., Path]) -> Path:
+    """Eight products: six with packshots, one failed download, one without an image; a
+    predictions set from model "m1" written by hand."""
+    folder = tmp_path / "cat"
+    specs = [  # name, breadcrumb, label, confidence
+        (EVIL, "Men > T-shirts & tops", "T-shirt/top", 0.9),
+        ("Wool coat", "Women > Coats", "Coat", 0.8),
+        ("Linen coat", "Women > Coats", "Coat", 0.6),
+        ("Denim jeans", "Men > Trousers", OTHER, 0.3),  # "other" on a garment: disagrees
+        ("Silver ring", "Bags & accessories > Jewellery", OTHER, 0.2),  # agrees
+        ("Mystery", None, "Bag", 0.5),  # no category: not counted
+    ]
+    with Catalogue.open(folder) as cat:
+        run = cat.start_run({"start_urls": ["http://shop.test/"], "delay": 0.05})
+        preds = []
+        for n, (name, crumb, label, conf) in enumerate(specs):
+            make_photo(folder / "images" / f"{n}.jpg", n, size=(300, 400))
+            url = "javascript:alert(2)" if n == 1 else None
+            _, iid = cat.save_product(_product(n, name, crumb, url),
+                                      {"url": f"http://cdn.test/{n}.jpg", "status": "ok",
+                                       "path": f"images/{n}.jpg", "width": 300, "height": 400},
+                                      run)
+            guess = CLASSES[3] if label == OTHER else label  # top class under "other": Dress
+            preds.append(Prediction(iid or 0, label, -1 if label == OTHER else CLASSES.index(label),
+                                    conf, [(guess, conf), ("Shirt", 0.05), ("Bag", 0.01)]))
+        cat.save_product(_product(6, "Broken <b>bag</b>", "Bags"),
+                         {"url": "http://cdn.test/6.jpg", "status": "too_small",
+                          "error": "60x80 < 100 px"}, run)
+        cat.save_product(_product(7, "No picture", "Bags"), None, run)
+        cat.record_error(run, "http://shop.test/p/9", "page", "http_error", 500, "<i>boom</i>")
+        cat.finish_run(run, {"pages": 9, "products": 8, "images": {"ok": 6, "too_small": 1},
+                             "errors": {"http_error": 1}, "elapsed_s": 1.5,
+                             "finish_reason": "finished"})
+        cat.record_predictions("m1", preds)
+    return folder
+
+
+def test_agreement_counts_other_and_unmapped_categories_as_documented() -> None:
+    def row(crumb: str | None, label: str | None, top: str | None = None) -> dict:
+        return {"category": crumb, "label": label, "top3": [[top or label, 0.5]] if label else None}
+
+    rows = [row("Women > Dresses", "Dress"), row("Men > Shirts", OTHER, "Shirt"),
+            row("Accessories", OTHER, "Bag"), row("Watches", "Bag"), row("Gadgets", "Bag"),
+            row(None, "Coat"), row("Coats", None)]
+    a = shop_agreement(rows)
+    # Counted: the dress, the shirt, accessories, watches; not the unmapped, uncategorised
+    # or unclassified rows. Agree: the dress and the accessory labelled other.
+    assert (a.n, a.agree, a.rate) == (4, 2, 0.5)
+    # In scope (ten-class categories, top class): the dress and the shirt both agree.
+    assert (a.n_in_scope, a.agree_in_scope, a.in_scope) == (2, 2, 1.0)
+    assert leaf_category("Women > Coats") == "Coats" and leaf_category(None) is None
+
+
+def test_report_sections_escaping_and_json_twin(catalogue: Path) -> None:
+    files = write_report(ReportConfig(catalogue=catalogue, gallery_size=1))
+    html = files.html.read_text(encoding="utf-8")
+    data = json.loads(files.json.read_text(encoding="utf-8"))
+    assert files.html == catalogue / "report.html" and files.json == catalogue / "report.json"
+    s = data["summary"]
+    assert (s["products"], s["classified"], s["failed"]) == (8, 6, 2)
+    assert s["per_class"]["Coat"] == 2 and s["per_class"][OTHER] == 2
+    assert s["agreement"]["n"] == 5 and s["agreement"]["agree"] == 4  # jeans labelled other: no
+    # Escaped scraped strings; no raw markup from the shop anywhere.
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; Tee" in html
+    assert "<b>bag</b>" not in html and "Broken &lt;b&gt;bag&lt;/b&gt;" in html
+    assert "<i>boom</i>" not in html and "&lt;i&gt;boom&lt;/i&gt;" in html
+    assert "javascript:" not in html  # an unsafe product URL is shown as text, not a link
+    # Coat gallery capped at one (the most confident) with a note.
+    coat = next(g for g in data["galleries"] if g["label"] == "Coat")
+    assert [it["name"] for it in coat["items"]] == ["Wool coat"] and coat["more"] == 1
+    assert "1 more not shown" in html
+    assert data["lowest"][0]["name"] == "Silver ring"
+    assert data["other"]["count"] == 2 and data["other"]["items"][0]["guess"] == "Dress"
+    # Failures with reasons; the crawl's stats; the category table.
+    f = data["failures"]
+    assert f["images_by_status"] == {"too_small": 1, "no packshot": 1}
+    assert "60x80 &lt; 100 px" in html and f["crawl_by_reason"] == {"http_error": 1}
+    assert data["crawl"]["last"]["stats"]["pages"] == 9
+    rows = {r["category"]: r for r in data["categories"]["rows"]}
+    assert rows["Coats"]["expected"] == "Coat" and rows["Coats"]["agree"] == 1.0
+    assert rows["Jewellery"]["expected"] == OTHER
+    # Self-contained: thumbnails are data URIs, nothing is fetched.
+    assert html.count('src="data:image/jpeg;base64,') >= 6
+    assert 'src="http' not in html and "<link" not in html
+
+
+def test_report_before_classification_and_unknown_model(catalogue: Path, tmp_path: Path) -> None:
+    with Catalogue.open(catalogue) as cat:
+        cat.conn.execute("DELETE FROM predictions")
+        cat.conn.commit()
+    data = build_report(ReportConfig(catalogue=catalogue))
+    assert data["model"] is None and data["summary"]["classified"] == 0
+    assert data["summary"]["agreement"] is None
+    write_report(ReportConfig(catalogue=catalogue, out=tmp_path / "r" / "x.html"))
+    assert "garment classify --catalogue" in (tmp_path / "r" / "x.html").read_text()
+    with pytest.raises(GarmentError, match="no predictions by model 'nope'"):
+        build_report(ReportConfig(catalogue=catalogue, model="nope"))
+    with pytest.raises(GarmentError, match="no catalogue"):
+        build_report(ReportConfig(catalogue=tmp_path / "missing"))
+
+
+def test_thumbnail_is_small_and_bad_files_are_blank(tmp_path: Path, make_photo) -> None:  # type: ignore[no-untyped-def]
+    uri = thumbnail(make_photo(tmp_path / "a.jpg", 0, size=(600, 800)), height=120)
+    assert uri.startswith("data:image/jpeg;base64,") and len(uri) < 12_000
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    assert thumbnail(tmp_path / "bad.jpg") == ""
+
+
+def test_classify_catalogue_reuses_answers_and_records_failures(
+        catalogue: Path, tiny_model: Path, onnx_cache: Path) -> None:
+    (catalogue / "images" / "5.jpg").write_bytes(b"\xff\xd8 truncated")  # stored, undecodable
+    first = classify_catalogue(catalogue, tiny_model)
+    mid = model_id(tiny_model)
+    assert first.model_id == mid and mid.startswith(f"{tiny_model.name}-")
+    assert (first.images, first.classified, first.reused, first.failed) == (6, 6, 0, 1)
+    again = classify_catalogue(catalogue, tiny_model)
+    assert (again.classified, again.reused) == (1, 5)  # only the failed one is retried
+    with Catalogue.open(catalogue) as cat:
+        assert cat.models()[-1] == mid and "m1" in cat.models()
+        rows = {r["name"]: r for r in cat.products_with_labels(mid)}
+    assert rows["Wool coat"]["label"] in (*CLASSES, OTHER)
+    assert len(rows["Wool coat"]["top3"]) == 3
+    snap = model_snapshot(catalogue, mid)
+    assert snap["card"]["arch"] == "default" and snap["threshold"] == 0.5
+    data = build_report(ReportConfig(catalogue=catalogue, model=str(tiny_model)))
+    assert data["model"]["id"] == mid and data["failures"]["n_predictions"] == 1
+    assert data["model"]["real_photo"] is None
+
+
+def test_cli_classify_catalogue_and_report(catalogue: Path, tiny_model: Path, onnx_cache: Path,
+                                           cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("classify").exit_code == 2  # neither PATHS nor --catalogue
+    assert cli("classify", "--catalogue", str(catalogue), str(catalogue)).exit_code == 2
+    result = cli("classify", "--catalogue", str(catalogue), "--model", str(tiny_model), "-q")
+    assert result.exit_code == 0, result.output
+    result = cli("report", "--catalogue", str(catalogue), "--model", "m1")
+    assert result.exit_code == 0 and "agreement with the shop's categories: 80.0% (4 of 5)" in result.output
+    assert (catalogue / "report.html").is_file()
