@@ -78,6 +78,12 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # Split a pair of shoes photographed side by side: keep the larger of two blobs
     # separated by an empty vertical gap (Fashion-MNIST shows one shoe).
     "split_pairs": True,
+    # Product intensity: "dark" = darkness below the background (Fashion-MNIST's negation);
+    # "abs" = any difference from it, lighter pixels weighted by lighter_weight.
+    "intensity": "dark",
+    "lighter_weight": 1.0,
+    # Subtract this many noise levels from the intensity (a soft threshold on JPEG noise).
+    "noise_floor_k": 0.0,
     # Intensity floor inside the product silhouette, as a fraction of 255, so that a white
     # product on white keeps its shape after negation.
     "silhouette_floor": 0.25,
@@ -240,13 +246,22 @@ def convert(src: str | Path | bytes | Image.Image, recipe: Recipe | dict[str, An
         h, w = g.shape
     band = max(1, int(round(min(h, w) * r.get("border"))))
     plane, noise = _background_plane(g, band)
-    # Darkness relative to the local background: 0 on the background, ~255 for black.
-    dark = np.clip(plane - g, 0, None) / np.maximum(plane, 32.0) * 255.0
-    diff = np.abs(g - plane)
+    signed = plane - g  # > 0 where the photo is darker than its background
+    if r.get("intensity") == "abs":
+        # Lighter-than-background pixels (a white product in a grey studio) count too.
+        inten = np.where(signed >= 0, signed, -signed * float(r.get("lighter_weight")))
+    else:
+        inten = np.clip(signed, 0, None)
+    # Relative to the local background: 0 on the background, ~255 for black on white.
+    scale_bg = 255.0 / np.maximum(plane, 32.0)
+    inten = np.clip(inten - float(r.get("noise_floor_k")) * noise, 0, None) * scale_bg
+    diff = np.abs(signed)
     mask = diff > max(float(r.get("min_contrast")), float(r.get("noise_k")) * noise)
     box = _bbox(mask, float(r.get("trim_fraction")))
     if box is None:
-        box = (0, h, 0, w)  # nothing stands out: keep the whole frame
+        # A faint product: look again just above the noise before giving up on a crop.
+        mask = diff > 3.0 * noise + 2.0
+        box = _bbox(mask, float(r.get("trim_fraction"))) or (0, h, 0, w)
     y0, y1, x0, x1 = box
     if r.get("split_pairs"):
         cols = _split_pair(mask[y0:y1, x0:x1])
@@ -256,7 +271,7 @@ def convert(src: str | Path | bytes | Image.Image, recipe: Recipe | dict[str, An
             if sub is not None:
                 y0, y1, x0, x1 = y0 + sub[0], y0 + sub[1], x0 + sub[2], x0 + sub[3]
     crop_mask = mask[y0:y1, x0:x1]
-    val = dark[y0:y1, x0:x1]
+    val = inten[y0:y1, x0:x1]
     # Light products (lighter than or as light as the background) keep their silhouette.
     val = np.maximum(val, crop_mask * (255.0 * float(r.get("silhouette_floor"))))
     val = np.where(crop_mask | (val > 0), val, 0.0)

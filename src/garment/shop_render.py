@@ -51,7 +51,8 @@ def photo_array(item: np.ndarray, rgb: tuple[int, int, int], seed: int,
     the product in colour ``rgb`` on a white or light-grey background, its shading kept.
 
     Fashion-MNIST's brightness is both the mask and the shading: where it is dark there is
-    no product (background shows), where it is lit the product's colour is lit accordingly.
+    no product (background shows); where it is bright the photo was dark, so the pixel
+    takes the garment's full colour.
     ``back`` gives a mirrored, differently lit view (the product seen from behind).
     """
     rnd = random.Random(seed)
@@ -65,9 +66,11 @@ def photo_array(item: np.ndarray, rgb: tuple[int, int, int], seed: int,
     if back:
         shade = shade**1.5
     colour = np.asarray(rgb, np.float32)
-    # Diffuse light scales the colour; a small highlight keeps dark garments' shading visible.
-    product = colour * (0.5 + 0.6 * shade[..., None]) + (30.0 * shade**3)[..., None]
+    # Fashion-MNIST is a negated photo: its brightest pixels were the photo's darkest. So the
+    # item's brightness sets how far each pixel goes from white towards the garment's colour
+    # (a faithful inverse of the data set's own conversion, shading included).
     background = 255.0 if rnd.random() < 0.6 else 243.0
+    product = background - shade[..., None] * np.maximum(background - colour, 0.0)
     # A soft contact shadow under the product, as in studio packshots.
     mask = Image.fromarray((alpha[..., 0] * 255).astype(np.uint8))
     shadow = np.asarray(mask.filter(ImageFilter.GaussianBlur(10)), np.float32) / 255.0
