@@ -1,12 +1,13 @@
 """Classify a catalogue: every stored packshot through a model, into the predictions table.
 
 Predictions are keyed by (image, model id). The model id names the model folder and the
-first hex digits of its weights' SHA-256 (``default-3f2a9c1b7e``; ``@THRESHOLD`` added when
-the "other" threshold is overridden), so two models, or a retrained one, keep their answers
-side by side. Images that already have an answer from
-the same model are skipped unless ``force`` is set, so re-running after a resumed crawl
-classifies only what is new. Next to the predictions, ``DIR/models/<model id>.json``
-records the model's card and the classify config, for the report.
+first hex digits of a SHA-256 of its weights and its card's recipe and "other" rule
+(``default-3f2a9c1b7e``; ``@THRESHOLD`` added when the threshold is overridden), so two
+models, or a retrained one, keep their answers side by side. Images that already have an
+answer from the same model are skipped unless ``force`` is set, so re-running after a
+resumed crawl classifies only what is new. Next to the predictions,
+``DIR/models/<model id>.json`` records the model's card and the classify config, for the
+report.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from garment.classify import DEFAULT_MODEL_DIR, META_FILE, WEIGHTS_FILE, Classifier, ClassifyConfig
+from garment.classify import (
+    DEFAULT_MODEL_DIR,
+    META_FILE,
+    WEIGHTS_FILE,
+    Classifier,
+    ClassifyConfig,
+    ModelInfo,
+)
 from garment.classify import Prediction as ImagePrediction
 from garment.errors import GarmentError, ModelFileError
 from garment.store import Catalogue, Prediction
@@ -30,16 +38,16 @@ FLUSH_EVERY = 256  # predictions written per transaction: a kill loses at most t
 
 
 def model_id(model_dir: str | Path | None = None) -> str:
-    """``<folder name>-<first 10 hex digits of the weights' SHA-256>``."""
-    folder = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
-    weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelFileError(f"{folder}: no {WEIGHTS_FILE}; pass a folder written by `garment train`")
+    """``<folder name>-<10 hex digits>``: a SHA-256 of the weights and of what in the card
+    changes answers (architecture, recipe, "other" rule), not of its metrics or dates."""
+    info = ModelInfo.read(model_dir)
     h = hashlib.sha256()
-    with weights.open("rb") as f:
+    with (info.folder / WEIGHTS_FILE).open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return f"{folder.resolve().name}-{h.hexdigest()[:10]}"
+    h.update(json.dumps([info.arch, info.arch_args, info.classes, info.recipe, info.other],
+                        sort_keys=True, default=str).encode())
+    return f"{info.folder.resolve().name}-{h.hexdigest()[:10]}"
 
 
 @dataclass
