@@ -11,6 +11,7 @@ import pytest
 from garment import CLASSES, OTHER
 from garment.catalogue_classify import classify_catalogue, model_id, model_snapshot
 from garment.errors import GarmentError
+from garment.export import export_rows
 from garment.report import (
     ReportConfig,
     build_report,
@@ -158,6 +159,24 @@ def test_classify_catalogue_reuses_answers_and_records_failures(
     data = build_report(ReportConfig(catalogue=catalogue, model=str(tiny_model)))
     assert data["model"]["id"] == mid and data["failures"]["n_predictions"] == 1
     assert data["model"]["real_photo"] is None
+    # `garment export` carries the labels of the model written last.
+    with Catalogue.open(catalogue) as cat:
+        rows = {r["name"]: r for r in export_rows(cat, None)}
+    assert rows["Wool coat"]["label"] in (*CLASSES, OTHER) and rows["No picture"]["label"] is None
+
+
+def test_model_card_shows_real_photo_metrics_when_present(catalogue: Path) -> None:
+    card = {"arch": "default", "created": "2026-01-02T03:04:05+00:00",
+            "other": {"threshold": 0.4, "how": "5% quantile"},
+            "metrics": {"fashion_mnist_test_accuracy": 0.9123,
+                        "real_photo": {"in_scope_accuracy": 0.6822, "other_auroc": 0.7147,
+                                       "overall_accuracy": 0.5975, "dataset": "realphotos-dev"}}}
+    (catalogue / "models").mkdir()
+    (catalogue / "models" / "m1.json").write_text(json.dumps({"model_id": "m1", "card": card,
+                                                              "threshold": 0.4}))
+    html = write_report(ReportConfig(catalogue=catalogue)).html.read_text(encoding="utf-8")
+    for text in ("91.2%", "68.2%", "59.8%", "0.715", "realphotos-dev", "2026-01-02T03:04:05"):
+        assert text in html, text
 
 
 def test_cli_classify_catalogue_and_report(catalogue: Path, tiny_model: Path, onnx_cache: Path,
