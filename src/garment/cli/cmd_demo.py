@@ -79,6 +79,6 @@ def _print_summary(result: Any) -> None:
     agreement = s.get("agreement")
     if agreement:
         console.print(f"agreement with the shop's categories: {100 * agreement['rate']:.1f}% "
-                      f"({agreement['agree']} of {agreement['n']}); top class over the ten: "
+                      f"({agreement['agree']} of {agreement['n']}), top class: "
                       f"{100 * (agreement['in_scope'] or 0):.1f}%")
     console.print(f"report: {result.report}  ({t['total']:.1f} s in all)")
