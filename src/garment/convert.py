@@ -242,7 +242,7 @@ def convert(src: str | Path | bytes | Image.Image, recipe: Recipe | dict[str, An
     h, w = g.shape
     size = int(r.get("size"))
     if min(h, w) < 4:
-        g = np.asarray(img.resize((max(4, w), max(4, h)), Image.NEAREST), dtype=np.float32)
+        g = np.asarray(img.resize((max(4, w), max(4, h)), Image.Resampling.NEAREST), dtype=np.float32)
         h, w = g.shape
     band = max(1, int(round(min(h, w) * r.get("border"))))
     plane, noise = _background_plane(g, band)
@@ -283,7 +283,7 @@ def convert(src: str | Path | bytes | Image.Image, recipe: Recipe | dict[str, An
     ch, cw = val.shape
     scale = size / max(ch, cw)
     nw, nh = max(1, round(cw * scale)), max(1, round(ch * scale))
-    small = Image.fromarray(val, "L").resize((nw, nh), Image.BILINEAR, reducing_gap=2.0)
+    small = Image.fromarray(val, "L").resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
     if r.get("sharpen_percent"):
         small = small.filter(ImageFilter.UnsharpMask(radius=1, percent=int(r.get("sharpen_percent")), threshold=0))
     out = np.zeros((size, size), dtype=np.uint8)
@@ -292,7 +292,8 @@ def convert(src: str | Path | bytes | Image.Image, recipe: Recipe | dict[str, An
     return out
 
 
-def convert_many(sources: list[Any], recipe: Recipe | dict[str, Any] | None = None) -> tuple[np.ndarray, list[str | None]]:
+def convert_many(sources: list[Any],
+                 recipe: Recipe | dict[str, Any] | None = None) -> tuple[np.ndarray, list[str | None]]:
     """Convert a list; failed items give a zero image and their error message (never raise)."""
     out = np.zeros((len(sources), 28, 28), dtype=np.uint8)
     errors: list[str | None] = []

@@ -56,7 +56,7 @@ class TrainConfig:
     other_weight: float = 0.5  # weight of the outlier-exposure loss (uniform target)
     keep_in_scope: float = 0.95  # "other" threshold keeps this fraction of validation images
     tta: tuple[str, ...] = ("identity", "hflip")
-    score: str = "msp"
+    score: str = "energy"  # in-scope score: energy (logsumexp of logits) or msp (top probability)
     data_dir: str | None = None
 
 
@@ -227,7 +227,8 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     d = dict(d)
     if d.get("augment") is not None:
         aug = d["augment"]
-        d["augment"] = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()})
+        d["augment"] = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v  # type: ignore[arg-type]
+                                        for k, v in aug.items()})
     d["tta"] = tuple(d.get("tta", ("identity",)))
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in d.items() if k in known})
@@ -253,13 +254,13 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
     x_tr, y_tr, x_val, y_val = _split(cfg)
     model = create_model(cfg.model, **cfg.arch_args)
     if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     steps_per_epoch = len(x_tr) // cfg.batch_size
     if steps_per_epoch == 0:
         raise GarmentError(f"--batch-size {cfg.batch_size} is larger than the {len(x_tr)} training images")
     opt, sched = _make_optimizer(model, cfg, steps_per_epoch * cfg.epochs)
     g = torch.Generator().manual_seed(cfg.seed)
-    start, history = 0, []
+    start, history = 0, list[EpochResult]()
     if resume:
         start, history = _load_checkpoint(ckpt, model, opt, sched, g)
     writer = _tensorboard(out / "tensorboard")
@@ -287,7 +288,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
 def finish(model: nn.Module, cfg: TrainConfig, out: Path, history: list[EpochResult],
            x_val: torch.Tensor) -> ModelCard:
     """Test evaluation, threshold calibration, learning curve, and the model folder."""
-    model = model.to(memory_format=torch.contiguous_format).eval()
+    model = model.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
     x_te, y_te = (torch.from_numpy(a.copy()) for a in load_split("test", cfg.data_dir))
     pred = predict_logits(model, x_te, cfg).argmax(1)
     per_class = {c: float((pred[y_te == i] == i).float().mean()) for i, c in enumerate(CLASSES)}

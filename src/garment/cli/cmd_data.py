@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -22,7 +23,7 @@ def data_cmd(
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn()) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, Any] = {}
 
             def progress(name: str, done: int, total: int) -> None:
                 if name not in tasks:
