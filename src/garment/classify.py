@@ -127,14 +127,19 @@ def iter_images(paths: Iterable[str | Path]) -> Iterator[Path]:
 
     Lazy, so a folder of millions of files is never listed in memory at once.
     """
-    for p in map(Path, paths):
-        if p.is_dir():
+    return map(Path, _image_files(paths))
+
+
+def _image_files(paths: Iterable[str | Path]) -> Iterator[str]:
+    # Plain strings: building a Path per file costs more than listing it.
+    for p in map(str, paths):
+        if os.path.isdir(p):
             for root, dirs, files in os.walk(p):
                 dirs.sort()
                 for name in sorted(files):
-                    if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."):
-                        yield Path(root) / name
-        elif p.exists():
+                    if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES and name[0] != ".":
+                        yield os.path.join(root, name)
+        elif os.path.exists(p):
             yield p
         else:
             raise GarmentError(f"{p}: no such file or folder")
@@ -422,7 +427,7 @@ class Classifier:
         if total is not None and workers > 1:
             # Four chunks per worker at least, so the last chunks do not leave a core idle.
             size = max(8, min(size, math.ceil(total / (4 * workers))))
-        chunks = _chunks((str(p) for p in paths), size)
+        chunks = _chunks(map(str, paths), size)
         results = self._serial(chunks) if workers == 1 else self._parallel(chunks, workers)
         done = 0
         for names, (errors, probs, score) in results:
@@ -538,9 +543,9 @@ def classify(
     if fmt not in FORMATS:
         raise GarmentError(f"format {fmt!r} unknown; use one of {', '.join(FORMATS)}")
     paths = list(paths)
-    total = sum(1 for _ in iter_images(paths))  # a listing pass: cheap, and gives the bar a total
+    total = sum(1 for _ in _image_files(paths))  # a listing pass: cheap, and gives the bar a total
     if total == 0:
         raise GarmentError(f"no image files under {', '.join(map(str, paths))} "
                            f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     clf = Classifier.load(config=config)
-    return write_predictions(clf.stream(iter_images(paths), total=total, progress=progress), out, fmt)
+    return write_predictions(clf.stream(_image_files(paths), total=total, progress=progress), out, fmt)
