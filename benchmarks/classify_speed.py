@@ -4,7 +4,7 @@ Measures end to end (listing, model load, worker start-up, decode, convert, infe
 labels written as CSV to /dev/null) on the development photos and on a larger set of
 --n files made from them (symlinks in a temp dir, removed afterwards), and in the same run
 a naive baseline: per image a full decode (`Image.open(p).convert("L")`), a plain
-`resize((28, 28))`, inversion and the eager PyTorch model at batch size 1.
+`resize((28, 28))`, inversion and the eager PyTorch model (one thread) at batch size 1.
 
 Targets on a 2-core machine: >= 1,500 images/s and >= 5x the baseline.
 
@@ -50,6 +50,9 @@ def naive(paths: list[Path], model_dir: Path) -> float:
 
     from garment.models import InferenceHead, load_model
 
+    # One thread: at batch size 1 more threads only add synchronisation, and make the
+    # baseline erratic on a busy machine (a slower baseline would flatter the ratio).
+    torch.set_num_threads(1)
     model, card = load_model(model_dir)
     head = InferenceHead(model, card).eval()
     threshold = float(card.other.get("threshold", 0.0))
