@@ -162,6 +162,20 @@ def test_onnx_matches_eager_torch_and_is_cached(tiny_model: Path, tmp_path: Path
     assert path.parent == tmp_path  # never inside the model or the package
 
 
+def test_without_onnxruntime_it_falls_back_to_torch_with_a_log_line(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    clf = Classifier.load(config=_config(tiny_model, tmp_path))
+    assert clf.spec.kind == "torch" and "onnxruntime is not installed" in caplog.text
+    probs, _ = clf.predict_arrays(np.zeros((2, 28, 28), np.uint8))
+    assert probs.shape == (2, 10)
+
+
 def test_bad_config_is_a_clear_error(tiny_model: Path) -> None:
     for bad in (dict(workers=-1), dict(batch_size=0), dict(backend="tf")):
         with pytest.raises(GarmentError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import json
 import logging
 import math
@@ -374,10 +375,10 @@ class Classifier:
         get_recipe(card.recipe or None)  # an unknown recipe is a run-level error, raised now
         kind = config.backend
         if kind == "auto":
-            try:
-                import onnxruntime  # noqa: F401
+            # find_spec, not import: workers load onnxruntime, this process need not.
+            if importlib.util.find_spec("onnxruntime") is not None:
                 kind = "onnx"
-            except ImportError:
+            else:
                 log.warning("onnxruntime is not installed: running the model in eager PyTorch "
                             "(several times slower); `pip install onnxruntime` to speed it up")
                 kind = "torch"
