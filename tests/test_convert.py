@@ -154,3 +154,18 @@ def test_recipe_round_trip_and_unknown_params() -> None:
         get_recipe({"name": "garment-fmnist", "version": 1, "params": {"bogus": 1}})
     with pytest.raises(GarmentError, match="upgrade garment"):
         get_recipe({"name": "garment-fmnist", "version": 99, "params": {}})
+
+
+def test_two_framings_crop_and_frame() -> None:
+    from garment.convert import convert_views
+
+    img = Image.new("L", (400, 400), 255)
+    ImageDraw.Draw(img).ellipse([150, 150, 250, 250], fill=30)  # a small ring-like product
+    recipe = {"name": "garment-fmnist", "version": 1, "params": {"framings": ["crop", "frame"]}}
+    views = convert_views(img, recipe)
+    assert views.shape == (2, 28, 28)
+    crop, frame = (v > 50 for v in views)
+    assert crop.sum() > 3 * frame.sum() > 0  # the whole packshot keeps the product small
+    assert np.array_equal(views[0], convert(img, recipe))
+    with pytest.raises(GarmentError, match="framings"):
+        get_recipe({"name": "garment-fmnist", "version": 1, "params": {"framings": ["zoom"]}})

@@ -62,6 +62,11 @@ def test_inference_head_views_and_scores() -> None:
                                                                       "score": "energy"}))(x)
     mean = (torch.softmax(model(x), 1) + torch.softmax(model(x.flip(3)), 1)) / 2
     assert torch.allclose(probs2, mean, atol=1e-6) and energy.shape == (3,)
+    # Two framings of each photo: (N, 2, 28, 28); probabilities average over them too.
+    x2 = torch.rand(3, 2, 28, 28)
+    probs3, _ = InferenceHead(model, ModelCard("default", other={"tta": ["identity"]}))(x2)
+    both = (torch.softmax(model(x2[:, :1]), 1) + torch.softmax(model(x2[:, 1:]), 1)) / 2
+    assert torch.allclose(probs3, both, atol=1e-6)
 
 
 def test_missing_or_bad_model_folder(tmp_path: Path) -> None:

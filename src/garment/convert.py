@@ -94,6 +94,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "sharpen_percent": 60,
     # Size of the square output.
     "size": 28,
+    # Fraction of the output's side the product's longest edge spans (Fashion-MNIST: 1.0).
+    "fill": 1.0,
+    # Views made of each photo: "crop" (tight on the product) and/or "frame" (whole photo).
+    "framings": ["crop"],
 }
 
 DEFAULT_RECIPE = Recipe()
@@ -114,6 +118,9 @@ def get_recipe(spec: Recipe | dict[str, Any] | None) -> Recipe:
     unknown = set(spec.get("params", {})) - set(DEFAULT_PARAMS)
     if unknown:
         raise GarmentError(f"recipe params {sorted(unknown)} unknown; known: {sorted(DEFAULT_PARAMS)}")
+    framings = spec.get("params", {}).get("framings", DEFAULT_PARAMS["framings"])
+    if not framings or set(framings) - {"crop", "frame"}:
+        raise GarmentError(f"recipe framings {framings!r} invalid; use one or both of 'crop', 'frame'")
     return Recipe(name, version, dict(spec.get("params", {})))
 
 
@@ -231,7 +238,18 @@ def _split_pair(mask: np.ndarray) -> tuple[int, int] | None:
 
 
 def convert(src: str | Path | bytes | Image.Image, recipe: Recipe | dict[str, Any] | None = None) -> np.ndarray:
-    """Convert one image to (28, 28) uint8 in Fashion-MNIST's convention. Raises ConversionError."""
+    """Convert one image to (28, 28) uint8 in Fashion-MNIST's convention (the recipe's first
+    framing). Raises ConversionError."""
+    return convert_views(src, recipe)[0]
+
+
+def convert_views(src: str | Path | bytes | Image.Image,
+                  recipe: Recipe | dict[str, Any] | None = None) -> np.ndarray:
+    """Convert one image to (V, 28, 28) uint8: one view per framing in the recipe's ``framings``.
+
+    "crop" is tight on the product, like Fashion-MNIST; "frame" is the whole packshot,
+    where a small accessory stays small. The model's in-scope score averages the views.
+    """
     r = get_recipe(recipe)
     img = open_image(src, r.get("draft_size"))
     work = int(r.get("work_size"))
@@ -270,20 +288,29 @@ def convert(src: str | Path | bytes | Image.Image, recipe: Recipe | dict[str, An
             sub = _bbox(mask[y0:y1, x0:x1], float(r.get("trim_fraction")))
             if sub is not None:
                 y0, y1, x0, x1 = y0 + sub[0], y0 + sub[1], x0 + sub[2], x0 + sub[3]
-    crop_mask = mask[y0:y1, x0:x1]
-    val = inten[y0:y1, x0:x1]
     # Light products (lighter than or as light as the background) keep their silhouette.
-    val = np.maximum(val, crop_mask * (255.0 * float(r.get("silhouette_floor"))))
-    val = np.where(crop_mask | (val > 0), val, 0.0)
-    fg = val[crop_mask] if crop_mask.any() else val.ravel()
+    floor = 255.0 * float(r.get("silhouette_floor"))
+    full = np.where(mask, np.maximum(inten, floor), inten)
+    crop_mask = mask[y0:y1, x0:x1]
+    fg = full[y0:y1, x0:x1][crop_mask] if crop_mask.any() else full[y0:y1, x0:x1].ravel()
     top = float(np.percentile(fg, float(r.get("stretch_percentile")))) if fg.size else 0.0
-    if top > 1.0:
-        val = val * (255.0 / top)
-    val = np.clip(val, 0, 255).astype(np.uint8)
-    ch, cw = val.shape
-    scale = size / max(ch, cw)
+    gain = 255.0 / top if top > 1.0 else 1.0
+    views = []
+    for framing in r.get("framings"):
+        if framing == "crop":  # Fashion-MNIST's framing: tight on the product
+            views.append(_render(full[y0:y1, x0:x1] * gain, size, float(r.get("fill")), r))
+        else:  # "frame": the whole packshot, as the shop framed it
+            views.append(_render(full * gain, size, 1.0, r))
+    return np.stack(views)
+
+
+def _render(val: np.ndarray, size: int, fill: float, r: Recipe) -> np.ndarray:
+    """Resize so the longest edge spans ``fill`` of the output, sharpen, centre on black."""
+    val8 = np.clip(val, 0, 255).astype(np.uint8)
+    ch, cw = val8.shape
+    scale = size * fill / max(ch, cw)
     nw, nh = max(1, round(cw * scale)), max(1, round(ch * scale))
-    small = Image.fromarray(val, "L").resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    small = Image.fromarray(val8, "L").resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
     if r.get("sharpen_percent"):
         small = small.filter(ImageFilter.UnsharpMask(radius=1, percent=int(r.get("sharpen_percent")), threshold=0))
     out = np.zeros((size, size), dtype=np.uint8)

@@ -193,8 +193,9 @@ def load_model(folder: str | Path | None = None) -> tuple[nn.Module, ModelCard]:
 class InferenceHead(nn.Module):
     """What classification runs: test-time views, class probabilities and the in-scope score.
 
-    ``forward(x)`` takes (N, 1, 28, 28) floats in [0, 1] (a converted image / 255) and returns
-    ``(probs (N, C), score (N,))``. Probabilities are averaged over the views named in the
+    ``forward(x)`` takes (N, V, 28, 28) floats in [0, 1] (the V framings of a converted photo
+    / 255; V = 1 for a Fashion-MNIST image) and returns ``(probs (N, C), score (N,))``.
+    Probabilities are averaged over the framings and over the test-time views named in the
     card's ``other["tta"]`` ("identity", "hflip"). ``score`` says how sure the model is that
     the image is one of the classes: "msp" is the top probability, "energy" is
     ``T * logsumexp(mean logits / T)``. An image scoring below ``other["threshold"]`` is
@@ -213,13 +214,15 @@ class InferenceHead(nn.Module):
             raise ModelFileError(f"model card: unknown tta {sorted(unknown)} or score {self.score_kind!r}")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n = x.shape[0]
-        batch = torch.cat([x if v == "identity" else torch.flip(x, dims=[3]) for v in self.views])
-        logits = self.model(batch).float().reshape(len(self.views), n, -1)
-        probs = torch.softmax(logits, dim=-1).mean(0)
+        # x: (N, V, 28, 28), one channel per framing of the photo (V = 1 for Fashion-MNIST).
+        n, v = x.shape[0], x.shape[1]
+        x = x.reshape(n * v, 1, x.shape[2], x.shape[3])
+        batch = torch.cat([x if t == "identity" else torch.flip(x, dims=[3]) for t in self.views])
+        logits = self.model(batch).float().reshape(len(self.views), n, v, -1)
+        probs = torch.softmax(logits, dim=-1).mean((0, 2))
         if self.score_kind == "msp":
             score = probs.amax(-1)
         else:
             t = self.temperature
-            score = t * torch.logsumexp(logits.mean(0) / t, dim=-1)
+            score = t * torch.logsumexp(logits.mean((0, 2)) / t, dim=-1)
         return probs, score
