@@ -6,10 +6,13 @@ probabilities and scores, a few dozen bytes per image, and at most ``2 * workers
 in flight, so memory stays constant however many images there are. A per-image failure is a
 row with ``status="error"``, never an exception.
 
+Decoding, not the network, is the cost, so each worker runs the whole chain with one ONNX
+thread: no arrays cross processes and the cores never wait on each other.
+
 The model runs as an ONNX export of ``InferenceHead`` (test-time views and the in-scope score
-in one graph), cached per model next to nothing in the package: in ``~/.cache/garment/onnx``
-keyed by the weights' SHA-256 and the card's "other" settings. Without onnxruntime, the same
-head runs in eager PyTorch.
+in one graph), cached outside the package in ``~/.cache/garment/onnx`` (or a temp dir), keyed
+by the weights' SHA-256 and the card's "other" settings. Without onnxruntime, the same head
+runs in eager PyTorch.
 """
 
 from __future__ import annotations

@@ -216,11 +216,11 @@ def run(config: EvaluateConfig,
     if config.fashion_mnist:
         metrics = evaluate_fashion_mnist(clf, config.data_dir)
         title = f"Fashion-MNIST test, accuracy {metrics['accuracy']:.3f}"
-        run_ = None
+        lab = None
     else:
         assert config.labels is not None
-        run_ = evaluate_labelled(clf, config.labels, progress)
-        metrics = run_.metrics
+        lab = evaluate_labelled(clf, config.labels, progress)
+        metrics = lab.metrics
         acc = metrics["in_scope_accuracy"]
         title = f"{Path(config.labels).parent.name}: in-scope accuracy {acc or 0:.3f}"
     metrics["model"] = model
@@ -229,8 +229,8 @@ def run(config: EvaluateConfig,
         plots.mkdir(parents=True, exist_ok=True)
         plot_confusion(np.array(metrics["confusion"]), clf.classes, plots / "confusion.png", title)
         metrics["plots"] = [str(plots / "confusion.png")]
-        if run_ is not None:
-            plot_mistakes(run_, clf, plots / "mistakes.png", config.n_mistakes)
+        if lab is not None:
+            plot_mistakes(lab, clf, plots / "mistakes.png", config.n_mistakes)
             metrics["plots"].append(str(plots / "mistakes.png"))
     if config.json_path:
         out = Path(config.json_path)
@@ -270,16 +270,16 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str = 
     return path
 
 
-def worst_mistakes(run_: LabelledRun, threshold: float, n: int) -> list[int]:
+def worst_mistakes(lab: LabelledRun, threshold: float, n: int) -> list[int]:
     """Rows whose final label is wrong, most confident first (confidence = top probability)."""
-    argmax = run_.probs.argmax(1)
-    final = np.where(run_.score >= threshold, argmax, OTHER_INDEX)
-    wrong = np.nonzero(final != run_.truth)[0]
-    conf = run_.probs.max(1)[wrong]
+    argmax = lab.probs.argmax(1)
+    final = np.where(lab.score >= threshold, argmax, OTHER_INDEX)
+    wrong = np.nonzero(final != lab.truth)[0]
+    conf = lab.probs.max(1)[wrong]
     return [int(i) for i in wrong[np.argsort(-conf, kind="stable")][:n]]
 
 
-def plot_mistakes(run_: LabelledRun, clf: Classifier, path: Path, n: int = 24) -> Path:
+def plot_mistakes(lab: LabelledRun, clf: Classifier, path: Path, n: int = 24) -> Path:
     """A grid of the worst mistakes: original photo, converted 28x28, truth and prediction."""
     import matplotlib
 
@@ -289,7 +289,7 @@ def plot_mistakes(run_: LabelledRun, clf: Classifier, path: Path, n: int = 24) -
 
     from garment.convert import convert
 
-    rows = worst_mistakes(run_, clf.threshold, n)
+    rows = worst_mistakes(lab, clf.threshold, n)
     cols = 4  # mistakes per grid row; each takes two panels
     grid_rows = max(1, -(-len(rows) // cols))
     fig, axes = plt.subplots(grid_rows, 2 * cols, figsize=(2 * cols * 1.3, grid_rows * 1.9),
@@ -302,14 +302,14 @@ def plot_mistakes(run_: LabelledRun, clf: Classifier, path: Path, n: int = 24) -
 
     for slot, i in enumerate(rows):
         a, b = axes[slot // cols, 2 * (slot % cols)], axes[slot // cols, 2 * (slot % cols) + 1]
-        with Image.open(run_.files[i]) as im:
+        with Image.open(lab.files[i]) as im:
             im.thumbnail((160, 160))
             a.imshow(im.convert("RGB"))
-        b.imshow(convert(run_.files[i], clf.spec.recipe), cmap="gray", vmin=0, vmax=255)
-        best = int(run_.probs[i].argmax())
-        pred = f"{name(best)}" if run_.score[i] >= clf.threshold else f"{OTHER} ({name(best)})"
-        a.set_title(f"true {name(int(run_.truth[i]))}", fontsize=7)
-        b.set_title(f"pred {pred} {run_.probs[i, best]:.2f}", fontsize=7, color="red")
+        b.imshow(convert(lab.files[i], clf.spec.recipe), cmap="gray", vmin=0, vmax=255)
+        best = int(lab.probs[i].argmax())
+        pred = f"{name(best)}" if lab.score[i] >= clf.threshold else f"{OTHER} ({name(best)})"
+        a.set_title(f"true {name(int(lab.truth[i]))}", fontsize=7)
+        b.set_title(f"pred {pred} {lab.probs[i, best]:.2f}", fontsize=7, color="red")
     fig.suptitle(f"worst mistakes (threshold {clf.threshold:.3g})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
