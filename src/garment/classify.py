@@ -211,7 +211,8 @@ class EngineSpec:
 
 
 class Engine:
-    """Runs the inference head on (N, 28, 28) uint8 images: returns (probs (N, C), score (N,))."""
+    """Runs the inference head on (N, V, 28, 28) uint8 images (V framings; (N, 28, 28) means V = 1):
+    returns (probs (N, C), score (N,))."""
 
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec
@@ -236,7 +237,9 @@ class Engine:
             self.head = InferenceHead(model, card).eval()
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = (images.astype(np.float32) / 255.0)[:, None]  # (N, 1, 28, 28) in [0, 1]
+        x = images.astype(np.float32) / 255.0
+        if x.ndim == 3:
+            x = x[:, None]  # (N, 1, 28, 28): one framing
         if self.spec.kind == "onnx":
             probs, score = self.session.run(None, {"x": x})
             return probs, score
@@ -253,7 +256,8 @@ def _weights_key(info: ModelInfo) -> str:
     with (info.folder / WEIGHTS_FILE).open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    head = json.dumps([info.arch, info.arch_args, info.other, ONNX_OPSET], sort_keys=True, default=str)
+    head = json.dumps([info.arch, info.arch_args, info.other, _views(info.recipe), ONNX_OPSET], sort_keys=True,
+                      default=str)
     return f"{h.hexdigest()[:32]}-{hashlib.sha256(head.encode()).hexdigest()[:12]}"
 
 
@@ -288,7 +292,7 @@ def _export(folder: Path, target: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter
         torch.onnx.export(
-            head, (torch.zeros(2, 1, 28, 28),), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
+            head, (torch.zeros(2, _views(card.recipe), 28, 28),), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
             input_names=["x"], output_names=["probs", "score"],
             dynamic_axes={"x": {0: "n"}, "probs": {0: "n"}, "score": {0: "n"}},
         )
@@ -296,6 +300,13 @@ def _export(folder: Path, target: Path) -> None:
 
 
 # --------------------------------------------------------------------------- per chunk
+
+
+def _views(recipe: dict[str, Any] | None) -> int:
+    """Framings per photo in the recipe (the head's V)."""
+    from garment.convert import get_recipe
+
+    return len(get_recipe(recipe or None).get("framings") or ["crop"])
 
 _ENGINE: Engine | None = None
 
@@ -312,20 +323,21 @@ def _run_chunk(
 
     Failed items get zero rows; they are masked out by their error.
     """
-    from garment.convert import ConversionError, convert
+    from garment.convert import ConversionError, convert_views
 
     engine = engine or _ENGINE
     assert engine is not None, "worker not initialised"
-    images = np.zeros((len(sources), 28, 28), dtype=np.uint8)
+    v = _views(engine.spec.recipe)
+    images = np.zeros((len(sources), v, 28, 28), dtype=np.uint8)
     errors: list[str | None] = []
     for i, src in enumerate(sources):
         try:
-            if isinstance(src, np.ndarray):  # already converted
-                if src.shape != (28, 28):
-                    raise ConversionError("unsupported", f"array of shape {src.shape}, not (28, 28)")
+            if isinstance(src, np.ndarray):  # already converted: one image stands for every framing
+                if src.shape not in ((28, 28), (v, 28, 28)):
+                    raise ConversionError("unsupported", f"array of shape {src.shape}, not (28, 28) or ({v}, 28, 28)")
                 images[i] = src
             else:
-                images[i] = convert(src, engine.spec.recipe)
+                images[i] = convert_views(src, engine.spec.recipe)
             errors.append(None)
         except ConversionError as exc:
             errors.append(f"{exc.reason}: {exc}")
