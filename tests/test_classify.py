@@ -149,6 +149,35 @@ def test_predict_accepts_paths_bytes_images_and_arrays(tiny_model: Path, tmp_pat
     assert np.allclose(probs.sum(1), 1.0, atol=1e-5) and not np.isnan(probs).any()
 
 
+def test_two_framing_recipe_runs_both_views_in_onnx_and_torch(tmp_path: Path, make_photo) -> None:
+    import torch
+
+    from garment.convert import convert_views
+    from garment.models import InferenceHead, ModelCard, create_model, load_model, save_model
+
+    torch.manual_seed(0)
+    card = ModelCard("default", recipe={"params": {"framings": ["crop", "frame"]}},
+                     other={"score": "energy", "threshold": 0.0, "tta": ["identity", "hflip"]})
+    folder = save_model(tmp_path / "two-views", create_model("default"), card)
+    photo = make_photo(tmp_path / "a.jpg", 3)
+    views = convert_views(photo, card.recipe)
+    assert views.shape == (2, 28, 28)
+    model, loaded = load_model(folder)
+    with torch.no_grad():
+        want_p, want_s = InferenceHead(model.eval(), loaded).eval()(torch.from_numpy(views[None]).float() / 255)
+    for backend in ("onnx", "torch"):
+        for workers in (1, 2):
+            clf = Classifier.load(config=_config(folder, tmp_path, backend=backend, workers=workers))
+            (pred,) = list(clf.stream([photo]))
+            assert pred.status == "ok"
+            assert np.allclose(pred.probs, want_p[0].numpy(), atol=1e-5)
+            assert np.isclose(pred.score, float(want_s[0]), atol=1e-4)
+        # Already-converted input: both views, or one image standing for every view.
+        probs, _ = clf.predict_arrays(views[None])
+        assert np.allclose(probs[0], want_p[0].numpy(), atol=1e-5)
+        assert clf.predict_arrays(np.stack([views[0]] * 2))[0].shape == (2, 10)
+
+
 def test_onnx_matches_eager_torch_and_is_cached(tiny_model: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)

@@ -256,8 +256,7 @@ def _weights_key(info: ModelInfo) -> str:
     with (info.folder / WEIGHTS_FILE).open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    head = json.dumps([info.arch, info.arch_args, info.other, _views(info.recipe), ONNX_OPSET], sort_keys=True,
-                      default=str)
+    head = json.dumps([info.arch, info.arch_args, info.other, ONNX_OPSET], sort_keys=True, default=str)
     return f"{h.hexdigest()[:32]}-{hashlib.sha256(head.encode()).hexdigest()[:12]}"
 
 
@@ -294,7 +293,7 @@ def _export(folder: Path, target: Path) -> None:
         torch.onnx.export(
             head, (torch.zeros(2, _views(card.recipe), 28, 28),), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
             input_names=["x"], output_names=["probs", "score"],
-            dynamic_axes={"x": {0: "n"}, "probs": {0: "n"}, "score": {0: "n"}},
+            dynamic_axes={"x": {0: "n", 1: "views"}, "probs": {0: "n"}, "score": {0: "n"}},
         )
     os.replace(tmp, target)  # atomic: concurrent runs never see half a file
 
