@@ -157,7 +157,8 @@ def test_two_framing_recipe_runs_both_views_in_onnx_and_torch(tmp_path: Path, ma
 
     torch.manual_seed(0)
     card = ModelCard("default", recipe={"params": {"framings": ["crop", "frame"]}},
-                     other={"score": "energy", "threshold": 0.0, "tta": ["identity", "hflip"]})
+                     other={"score": "energy", "threshold": 0.0, "tta": ["identity", "hflip"],
+                            "size_prior": {"level": 32, "floor": 0.15}})
     folder = save_model(tmp_path / "two-views", create_model("default"), card)
     photo = make_photo(tmp_path / "a.jpg", 3)
     views = convert_views(photo, card.recipe)

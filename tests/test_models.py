@@ -69,6 +69,23 @@ def test_inference_head_views_and_scores() -> None:
     assert torch.allclose(probs3, both, atol=1e-6)
 
 
+def test_size_prior_lowers_the_score_of_small_products_only() -> None:
+    model = create_model("default").eval()
+    other = {"tta": ["identity"], "score": "energy"}
+    plain = InferenceHead(model, ModelCard("default", other=other)).eval()
+    prior = InferenceHead(model, ModelCard("default", other={**other, "size_prior": {"level": 32, "floor": 0.15}}))
+    x = torch.zeros(2, 2, 28, 28)
+    x[:, 0] = torch.rand(2, 28, 28)  # the crop view: anything
+    x[0, 1, 2:26, 4:24] = 0.8  # frame view: covers 480/784 of the packshot
+    x[1, 1, 12:16, 12:16] = 0.8  # frame view: a small object, 16/784
+    with torch.no_grad():
+        (p0, s0), (p1, s1) = plain(x), prior.eval()(x)
+    assert torch.equal(p0, p1)  # the prior never changes the class probabilities
+    assert torch.isclose(s1[0], s0[0])  # large enough: untouched
+    want = s0[1] + torch.log(torch.tensor(16 / 784 + 1e-3) / 0.15)
+    assert torch.isclose(s1[1], want, atol=1e-5)  # small: log(cover / floor) lower
+
+
 def test_missing_or_bad_model_folder(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="model.json"):
         load_model(tmp_path)

@@ -200,6 +200,12 @@ class InferenceHead(nn.Module):
     the image is one of the classes: "msp" is the top probability, "energy" is
     ``T * logsumexp(mean logits / T)``. An image scoring below ``other["threshold"]`` is
     labelled "other". Everything is one graph, so an ONNX export carries it whole.
+
+    ``other["size_prior"]`` ({"level": grey level, "floor": fraction}), when present, adds
+    ``min(0, log(cover / floor))`` to the score, where ``cover`` is the fraction of the last
+    framing's pixels above ``level`` (the whole packshot in a ["crop", "frame"] recipe):
+    garments, shoes and bags cover a good part of a packshot, while watches, rings and
+    sunglasses are small in theirs. Products covering at least ``floor`` are unaffected.
     """
 
     def __init__(self, model: nn.Module, card: ModelCard) -> None:
@@ -209,6 +215,9 @@ class InferenceHead(nn.Module):
         self.views = list(other.get("tta", ["identity"]))
         self.score_kind = other.get("score", "msp")
         self.temperature = float(other.get("temperature", 1.0))
+        prior = other.get("size_prior") or {}
+        self.prior_level = float(prior.get("level", 32)) / 255.0
+        self.prior_floor = float(prior.get("floor", 0.0))
         unknown = set(self.views) - {"identity", "hflip"}
         if unknown or self.score_kind not in ("msp", "energy"):
             raise ModelFileError(f"model card: unknown tta {sorted(unknown)} or score {self.score_kind!r}")
@@ -225,4 +234,7 @@ class InferenceHead(nn.Module):
         else:
             t = self.temperature
             score = t * torch.logsumexp(logits.mean((0, 2)) / t, dim=-1)
+        if self.prior_floor > 0:
+            cover = (x.reshape(n, v, x.shape[2], x.shape[3])[:, -1] > self.prior_level).float().mean((1, 2))
+            score = score + torch.clamp(torch.log((cover + 1e-3) / self.prior_floor), max=0.0)
         return probs, score

@@ -61,6 +61,8 @@ class TrainConfig:
     keep_in_scope: float = 0.95  # "other" threshold keeps this fraction of validation images
     tta: tuple[str, ...] = ("identity", "hflip")
     score: str = "energy"  # in-scope score: energy (logsumexp of logits) or msp (top probability)
+    # Size prior on the in-scope score (see garment.models.InferenceHead); None: none.
+    size_prior: dict[str, float] | None = None
     data_dir: str | None = None
     recipe_params: dict[str, Any] = field(default_factory=dict)  # conversion recipe overrides
     # The last ``final_epochs`` epochs train with ``final_augment`` (None: no augmentation):
@@ -71,8 +73,13 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The shipped default model (`make model`).
-    "shipped": {},
+    # The shipped default model (`make model`); docs/real-photo-accuracy.md says why each choice.
+    "shipped": dict(
+        arch_args={"widths": [48, 96]}, epochs=40, final_epochs=8,
+        augment=AugmentConfig(affine=0.6, scale=(0.75, 1.05), gamma=0.4, blur=0.2, erase=0.1, noise=0.1, pairs=0.2),
+        recipe_params={"framings": ["crop", "frame"]}, keep_in_scope=0.99,
+        size_prior={"level": 32.0, "floor": 0.15},
+    ),
     # The original blog post's recipe: its network, Adam at 1e-3, no augmentation, fp32.
     "classic": dict(model="classic", optimizer="adam", lr=1e-3, schedule="constant", batch_size=128,
                     label_smoothing=0.0, weight_decay=0.0, bf16=False, channels_last=False,
@@ -304,7 +311,8 @@ def finish(model: nn.Module, cfg: TrainConfig, out: Path, history: list[EpochRes
     card = ModelCard(
         arch=cfg.model, arch_args=dict(cfg.arch_args),
         recipe=get_recipe({**DEFAULT_RECIPE.to_dict(), "params": cfg.recipe_params}).to_dict(),
-        other={"score": cfg.score, "tta": list(cfg.tta), "temperature": 1.0, "threshold": 0.0},
+        other={"score": cfg.score, "tta": list(cfg.tta), "temperature": 1.0, "threshold": 0.0,
+               **({"size_prior": dict(cfg.size_prior)} if cfg.size_prior else {})},
         train_config=_config_dict(cfg),
     )
     # Measured as classification runs: through the head, with its test-time views.
