@@ -119,6 +119,9 @@ class EvaluateConfig:
     plots_dir: Path | None = None
     #: How many of the worst mistakes the mistakes grid shows.
     n_mistakes: int = 24
+    #: Write the photo metrics into the model card's ``metrics["real_photo"]`` (the report
+    #: and ``model.json`` then say how the model does on real photos).
+    record: bool = False
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
 
     def validate(self) -> None:
@@ -126,6 +129,8 @@ class EvaluateConfig:
             raise GarmentError("evaluate needs exactly one of: a LABELS.csv, or --fashion-mnist")
         if self.labels is not None and not Path(self.labels).is_file():
             raise GarmentError(f"{self.labels}: no such labels file")
+        if self.record and self.labels is None:
+            raise GarmentError("--record needs a labels CSV of photos (Fashion-MNIST metrics are written by training)")
         self.classify.validate()
 
 
@@ -232,11 +237,30 @@ def run(config: EvaluateConfig,
         if lab is not None:
             plot_mistakes(lab, clf, plots / "mistakes.png", config.n_mistakes)
             metrics["plots"].append(str(plots / "mistakes.png"))
+    if config.record and lab is not None:
+        metrics["recorded_in"] = str(record_real_photo(config.classify.model_dir, metrics, Path(config.labels or "")))
     if config.json_path:
         out = Path(config.json_path)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({**metrics, "config": asdict(config)}, indent=2, default=str) + "\n")
     return metrics
+
+
+def record_real_photo(model_dir: Path | None, metrics: dict[str, Any], labels: Path) -> Path:
+    """Write the headline photo metrics into the model card; returns the card's path."""
+    import datetime as dt
+
+    from garment.models import DEFAULT_MODEL_DIR, META_FILE
+
+    meta = Path(model_dir or DEFAULT_MODEL_DIR) / META_FILE
+    card = json.loads(meta.read_text())
+    card.setdefault("metrics", {})["real_photo"] = {
+        **{k: metrics[k] for k in ("in_scope_accuracy", "other_auroc", "overall_accuracy", "n", "threshold")},
+        "dataset": labels.parent.name,
+        "measured": dt.date.today().isoformat(),
+    }
+    meta.write_text(json.dumps(card, indent=2) + "\n")
+    return meta
 
 
 # --------------------------------------------------------------------------- plots

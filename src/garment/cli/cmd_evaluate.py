@@ -29,19 +29,23 @@ def evaluate_cmd(
         "--threshold", help="Override the model's 'other' threshold.")] = None,
     workers: Annotated[int, typer.Option(
         "--workers", help="Worker processes; 0: one per CPU core.")] = 0,
+    record: Annotated[bool, typer.Option(
+        "--record", help="Write the photo metrics into the model's model.json (metrics.real_photo).")] = False,
 ) -> None:
     """Evaluate a model on a labelled CSV of photos or (--fashion-mnist) on Fashion-MNIST's test set."""
     from garment.classify import ClassifyConfig
     from garment.evaluate import EvaluateConfig, run
 
     config = EvaluateConfig(labels=labels, fashion_mnist=fashion_mnist, data_dir=data_dir,
-                            json_path=json_path, plots_dir=plots,
+                            json_path=json_path, plots_dir=plots, record=record,
                             classify=ClassifyConfig(model_dir=model, threshold=threshold,
                                                     workers=workers))
     metrics = run(config)
     _print(metrics)
     if json_path:
         typer.echo(f"wrote {json_path}")
+    if metrics.get("recorded_in"):
+        typer.echo(f"recorded in {metrics['recorded_in']}")
     for p in metrics.get("plots", []):
         typer.echo(f"wrote {p}")
 
