@@ -100,4 +100,8 @@ def test_shipped_model_loads() -> None:
     model, card = load_model()
     assert card.arch == "default" and card.recipe["name"] == "garment-fmnist"
     assert card.metrics["fashion_mnist_test_accuracy"] >= 0.94
-    assert 0.0 < card.other["threshold"] < 1.0
+    assert card.other["score"] in ("energy", "msp") and "threshold" in card.other and card.other["how"]
+    if card.other["score"] == "msp":
+        assert 0.0 < card.other["threshold"] < 1.0
+    real = card.metrics["real_photo"]  # recorded by `make model` (garment evaluate --record)
+    assert real["in_scope_accuracy"] >= 0.75 and real["dataset"] == "realphotos-dev"
