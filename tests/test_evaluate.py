@@ -177,3 +177,21 @@ def test_cli_help() -> None:
     assert result.exit_code == 0
     for flag in ("--fashion-mnist", "--model", "--json", "--plots", "--data-dir"):
         assert flag in result.output
+
+
+def test_record_writes_the_photo_metrics_into_the_model_card(labelled: Path, tiny_model: Path,
+                                                             tmp_path: Path, onnx_cache: Path) -> None:
+    import shutil
+
+    from garment.models import read_card
+
+    model = Path(shutil.copytree(tiny_model, tmp_path / "model"))
+    result = CliRunner().invoke(app, ["evaluate", str(labelled), "--model", str(model), "--record"])
+    assert result.exit_code == 0, result.output
+    assert f"recorded in {model / 'model.json'}" in result.output
+    real = read_card(model).metrics["real_photo"]
+    m = run(EvaluateConfig(labels=labelled, classify=ClassifyConfig(model_dir=model, cache_dir=tmp_path)))
+    assert real["in_scope_accuracy"] == m["in_scope_accuracy"] and real["n"] == 12
+    assert real["dataset"] == labelled.parent.name
+    with pytest.raises(GarmentError, match="--record needs"):
+        run(EvaluateConfig(fashion_mnist=True, record=True))
