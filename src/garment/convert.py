@@ -19,6 +19,7 @@ trained with, and classification converts with exactly that recipe.
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -196,21 +197,41 @@ def _to_l(img: Image.Image) -> Image.Image:
 def _background_plane(g: np.ndarray, band: int) -> tuple[np.ndarray, float]:
     """Fit bg(y, x) = a + b*x + c*y to the border band; return the plane and the noise level."""
     h, w = g.shape
-    mask = np.zeros_like(g, dtype=bool)
-    mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = True, True, True, True
-    ys, xs = np.nonzero(mask)
-    vals = g[mask]
+    mask, design = _border(h, w, band)
+    vals = g[mask].astype(np.float64)
     # Robust to a product touching the border: fit, drop the worst third, fit again.
-    design = np.stack([np.ones_like(xs, dtype=np.float32), xs / w, ys / h], axis=1)
     keep = np.ones(len(vals), dtype=bool)
     for _ in range(2):
-        coef, *_ = np.linalg.lstsq(design[keep], vals[keep], rcond=None)
+        a, b = design[keep], vals[keep]
+        coef = np.linalg.solve(a.T @ a, a.T @ b)  # normal equations: 3 unknowns, well conditioned
         resid = np.abs(vals - design @ coef)
-        keep = resid <= np.quantile(resid, 0.67) + 1e-6
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    plane = coef[0] + coef[1] * xx / w + coef[2] * yy / h
+        keep = resid <= _quantile(resid, 0.67) + 1e-6
+    xx = np.arange(w, dtype=np.float32) / w
+    yy = np.arange(h, dtype=np.float32) / h
+    plane = coef[0] + coef[1] * xx[None, :] + coef[2] * yy[:, None]
     noise = float(np.median(resid[keep])) * 1.4826 + 1.0
     return plane.astype(np.float32), noise
+
+
+@functools.lru_cache(maxsize=64)
+def _border(h: int, w: int, band: int) -> tuple[np.ndarray, np.ndarray]:
+    """The border band's mask and its least-squares design [1, x/w, y/h] (cached per shape:
+    a shop's photos come in a few sizes)."""
+    mask = np.zeros((h, w), dtype=bool)
+    mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = True, True, True, True
+    ys, xs = np.nonzero(mask)
+    design = np.stack([np.ones(len(xs)), xs / w, ys / h], axis=1)
+    mask.flags.writeable = design.flags.writeable = False
+    return mask, design
+
+
+def _quantile(a: np.ndarray, q: float) -> float:
+    """``np.quantile(a, q)`` (linear interpolation) by partial sort, without its overhead."""
+    pos = q * (len(a) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(a) - 1)
+    part = np.partition(a, [lo, hi])
+    return float(part[lo] + (pos - lo) * (part[hi] - part[lo]))
 
 
 def _bbox(mask: np.ndarray, frac: float) -> tuple[int, int, int, int] | None:
