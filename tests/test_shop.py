@@ -151,6 +151,16 @@ def test_images_on_the_second_host_decode(shop):
                for hit in shop.log)
 
 
+def test_prerender_fills_the_cache_with_the_packshots_served():
+    with _shop(n_products=12, image_cache=100) as running:
+        assert running.prerender() == 12
+        assert running.image.cache_info().currsize == 12
+        product = running.products[3]
+        status, _, body = fetch(product.image_urls[0])
+        assert status == 200 and body == running.image("/" + product.image_urls[0].split("/", 3)[3])
+        assert running.image.cache_info().hits >= 2  # served from the cache, not drawn again
+
+
 def test_localhost_falls_back_to_ipv4_when_ipv6_comes_first(shop, monkeypatch):
     real = socket.getaddrinfo
 
