@@ -9,6 +9,7 @@ logos, icons, placeholders and tracking pixels by URL and by markup context.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -307,23 +308,40 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
 def page_links(tree: Any, url: str, deny: list[re.Pattern[str]] | None = None) -> list[str]:
     """Absolute http(s) links of <a>/<area> elements, without fragments, duplicates,
     file downloads (images, documents, media) or ``deny`` matches, in page order."""
-    from scrapy.linkextractors import IGNORED_EXTENSIONS
-
     out: dict[str, None] = {}
     base = (tree.xpath("//base/@href") or [url])[0]
+    parts = urlsplit(base)
+    origin = f"{parts.scheme}://{parts.netloc}/"
     for href in tree.xpath("//a/@href|//area/@href"):
         href = href.strip()
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
             continue
-        link = urljoin(base, href).split("#")[0]
-        path = urlsplit(link).path.lower()
-        ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
-        if ext in IGNORED_EXTENSIONS or not link.startswith(("http://", "https://")):
-            continue
-        if deny and any(rx.search(link) for rx in deny):
+        # A root-relative link resolves the same on every page of the site: cache by origin.
+        rooted = href.startswith("/") and not href.startswith("//")
+        link = _resolve(origin if rooted else base, href)
+        if link is None or (deny and any(rx.search(link) for rx in deny)):
             continue
         out[link] = None
     return list(out)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _resolve(base: str, href: str) -> str | None:
+    """``href`` made absolute against ``base`` without its fragment; None for a file download
+    or a non-http(s) link. Cached: a shop repeats its navigation on every page."""
+    link = urljoin(base, href).split("#")[0]
+    path = urlsplit(link).path.lower()
+    ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+    if ext in _ignored_extensions() or not link.startswith(("http://", "https://")):
+        return None
+    return link
+
+
+@functools.cache
+def _ignored_extensions() -> frozenset[str]:
+    from scrapy.linkextractors import IGNORED_EXTENSIONS
+
+    return frozenset(IGNORED_EXTENSIONS)
 
 
 def pagination_urls(tree: Any, url: str, pattern: str | None = None) -> list[str]:

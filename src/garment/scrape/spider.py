@@ -7,6 +7,7 @@ reached by the packshot pipeline only.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections import Counter
@@ -65,6 +66,7 @@ class Counters:
     errors: Counter[str] = field(default_factory=Counter)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def clean_url(url: str) -> str:
     """Drop the fragment and tracking parameters, so one page has one URL."""
     parts = urlsplit(url)
