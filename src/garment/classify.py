@@ -305,7 +305,7 @@ def _views(recipe: dict[str, Any] | None) -> int:
     """Framings per photo in the recipe (the head's V)."""
     from garment.convert import get_recipe
 
-    return len(get_recipe(recipe or None).get("framings") or ["crop"])
+    return len(get_recipe(recipe or None).get("framings"))  # get_recipe refuses an empty list
 
 _ENGINE: Engine | None = None
 

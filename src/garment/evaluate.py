@@ -250,17 +250,16 @@ def record_real_photo(model_dir: Path | None, metrics: dict[str, Any], labels: P
     """Write the headline photo metrics into the model card; returns the card's path."""
     import datetime as dt
 
-    from garment.models import DEFAULT_MODEL_DIR, META_FILE
+    from garment.models import DEFAULT_MODEL_DIR, read_card, write_card
 
-    meta = Path(model_dir or DEFAULT_MODEL_DIR) / META_FILE
-    card = json.loads(meta.read_text())
-    card.setdefault("metrics", {})["real_photo"] = {
+    folder = Path(model_dir or DEFAULT_MODEL_DIR)
+    card = read_card(folder)
+    card.metrics["real_photo"] = {
         **{k: metrics[k] for k in ("in_scope_accuracy", "other_auroc", "overall_accuracy", "n", "threshold")},
         "dataset": labels.parent.name,
         "measured": dt.date.today().isoformat(),
     }
-    meta.write_text(json.dumps(card, indent=2) + "\n")
-    return meta
+    return write_card(folder, card)
 
 
 # --------------------------------------------------------------------------- plots

@@ -156,8 +156,15 @@ def save_model(folder: str | Path, model: nn.Module, card: ModelCard) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE), metadata={"arch": card.arch})
-    (folder / META_FILE).write_text(json.dumps(card.__dict__, indent=2) + "\n")
+    write_card(folder, card)
     return folder
+
+
+def write_card(folder: str | Path, card: ModelCard) -> Path:
+    """Write ``model.json`` (the card alone: the weights are untouched); returns its path."""
+    meta = Path(folder) / META_FILE
+    meta.write_text(json.dumps(card.__dict__, indent=2) + "\n")
+    return meta
 
 
 def read_card(folder: str | Path) -> ModelCard:
@@ -225,6 +232,7 @@ class InferenceHead(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x: (N, V, 28, 28), one channel per framing of the photo (V = 1 for Fashion-MNIST).
         n, v = x.shape[0], x.shape[1]
+        last = x[:, -1]  # the last framing: what the size prior measures
         x = x.reshape(n * v, 1, x.shape[2], x.shape[3])
         batch = torch.cat([x if t == "identity" else torch.flip(x, dims=[3]) for t in self.views])
         logits = self.model(batch).float().reshape(len(self.views), n, v, -1)
@@ -235,6 +243,6 @@ class InferenceHead(nn.Module):
             t = self.temperature
             score = t * torch.logsumexp(logits.mean((0, 2)) / t, dim=-1)
         if self.prior_floor > 0:
-            cover = (x.reshape(n, v, x.shape[2], x.shape[3])[:, -1] > self.prior_level).float().mean((1, 2))
+            cover = (last > self.prior_level).float().mean((1, 2))
             score = score + torch.clamp(torch.log((cover + 1e-3) / self.prior_floor), max=0.0)
         return probs, score

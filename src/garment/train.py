@@ -69,7 +69,7 @@ class TrainConfig:
     # after learning robustness from photo-like transforms at a high LR, the network settles
     # on Fashion-MNIST's own look while the LR anneals.
     final_epochs: int = 0
-    final_augment: AugmentConfig | None = field(default_factory=lambda: LIGHT_AUGMENT)
+    final_augment: AugmentConfig | None = field(default_factory=lambda: dataclasses.replace(LIGHT_AUGMENT))
 
 
 PRESETS: dict[str, dict[str, Any]] = {
