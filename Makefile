@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e .
+	@echo "compiling the conversion kernels (numba, once; cached on disk)"
+	$(BIN)/python -c "import garment.convert_kernels"
 	touch $@
 
 # Fashion-MNIST: present and verified, else Debian's package when root, else the three ways.

@@ -169,3 +169,29 @@ def test_two_framings_crop_and_frame() -> None:
     assert np.array_equal(views[0], convert(img, recipe))
     with pytest.raises(GarmentError, match="framings"):
         get_recipe({"name": "garment-fmnist", "version": 1, "params": {"framings": ["zoom"]}})
+
+
+def test_compiled_quantile_matches_numpy() -> None:
+    from garment.convert_kernels import _quantile
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 10, 257, 1736):
+        for a in (rng.random(n), rng.integers(0, 9, n).astype(np.float32)):  # float64; float32 with ties
+            for q in (0.0, 0.5, 0.67, 0.99, 1.0):
+                assert _quantile(a, q) == pytest.approx(float(np.quantile(a, q)), rel=1e-6, abs=1e-9)
+
+
+def test_background_fit_ignores_a_product_touching_the_border() -> None:
+    from garment import convert_kernels
+    from garment.convert import _border
+
+    h, w = 120, 90
+    yy, xx = np.mgrid[0:h, 0:w]
+    g = np.clip(200 + 30 * xx / w - 20 * yy / h, 0, 255).astype(np.uint8)  # a lit gradient studio
+    g[40:h, 30:60] = 20  # a dark product reaching the bottom edge
+    inten, diff, mask, rows, cols, noise = convert_kernels.analyse(
+        g, *_border(h, w, 4), True, 1.0, 0.0, 14.0, 4.0)
+    assert noise < 2.0  # the gradient is modelled, the product's border pixels are outliers
+    assert mask[40:, 30:60].all() and not mask[:35].any() and not mask[:, :25].any()
+    assert rows[:40].sum() == 0 and cols[30:60].min() == h - 40
+    assert inten[60, 45] > 200 and inten[10, 10] < 1.0  # rounding of the gradient to 8 bits

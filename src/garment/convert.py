@@ -160,7 +160,7 @@ def open_image(src: str | Path | bytes | Image.Image, draft_size: int = 96) -> I
         if img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
             scale = max(1, min(w, h) // max(1, draft_size))
             img.draft("L", (max(1, w // scale), max(1, h // scale)))
-        img = ImageOps.exif_transpose(img) or img
+        ImageOps.exif_transpose(img, in_place=True)  # in place: no copy when already upright
         return _to_l(img)
     except Image.DecompressionBombError as exc:
         raise ConversionError("too-many-pixels", f"{name}: too many pixels ({exc})") from exc
@@ -194,53 +194,32 @@ def _to_l(img: Image.Image) -> Image.Image:
 # --------------------------------------------------------------------------- conversion
 
 
-def _background_plane(g: np.ndarray, band: int) -> tuple[np.ndarray, float]:
-    """Fit bg(y, x) = a + b*x + c*y to the border band; return the plane and the noise level."""
-    h, w = g.shape
-    mask, design = _border(h, w, band)
-    vals = g[mask].astype(np.float64)
-    # Robust to a product touching the border: fit, drop the worst third, fit again.
-    keep = np.ones(len(vals), dtype=bool)
-    for _ in range(2):
-        a, b = design[keep], vals[keep]
-        coef = np.linalg.solve(a.T @ a, a.T @ b)  # normal equations: 3 unknowns, well conditioned
-        resid = np.abs(vals - design @ coef)
-        keep = resid <= _quantile(resid, 0.67) + 1e-6
-    xx = np.arange(w, dtype=np.float32) / w
-    yy = np.arange(h, dtype=np.float32) / h
-    plane = coef[0] + coef[1] * xx[None, :] + coef[2] * yy[:, None]
-    noise = float(np.median(resid[keep])) * 1.4826 + 1.0
-    return plane.astype(np.float32), noise
-
-
 @functools.lru_cache(maxsize=64)
 def _border(h: int, w: int, band: int) -> tuple[np.ndarray, np.ndarray]:
-    """The border band's mask and its least-squares design [1, x/w, y/h] (cached per shape:
-    a shop's photos come in a few sizes)."""
+    """The border band's flat indices and the pseudo-inverse (3, n) of its least-squares design
+    [1, x/w, y/h] (cached per shape: a shop's photos come in a few sizes)."""
     mask = np.zeros((h, w), dtype=bool)
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = True, True, True, True
-    ys, xs = np.nonzero(mask)
-    design = np.stack([np.ones(len(xs)), xs / w, ys / h], axis=1)
-    mask.flags.writeable = design.flags.writeable = False
-    return mask, design
-
-
-def _quantile(a: np.ndarray, q: float) -> float:
-    """``np.quantile(a, q)`` (linear interpolation) by partial sort, without its overhead."""
-    pos = q * (len(a) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(a) - 1)
-    part = np.partition(a, [lo, hi])
-    return float(part[lo] + (pos - lo) * (part[hi] - part[lo]))
+    idx = np.flatnonzero(mask)
+    ys, xs = np.divmod(idx, w)
+    design_t = np.stack([np.ones(len(xs)), xs / w, ys / h])
+    pinv = np.ascontiguousarray(np.linalg.solve(design_t @ design_t.T, design_t))
+    return idx, pinv  # writable: the compiled kernels take plain arrays (never written)
 
 
 def _bbox(mask: np.ndarray, frac: float) -> tuple[int, int, int, int] | None:
     """Tight box around rows/columns holding more than ``frac`` of the mask's width/height."""
-    rows = np.nonzero(mask.sum(1) > max(0.0, frac * mask.shape[1]))[0]
-    cols = np.nonzero(mask.sum(0) > max(0.0, frac * mask.shape[0]))[0]
-    if len(rows) == 0 or len(cols) == 0:
+    counts = mask.view(np.uint8)  # sums of uint8 into int32: faster than summing bools
+    return _bbox_counts(counts.sum(1, dtype=np.int32), counts.sum(0, dtype=np.int32), frac)
+
+
+def _bbox_counts(rows: np.ndarray, cols: np.ndarray, frac: float) -> tuple[int, int, int, int] | None:
+    """Tight box around rows/columns holding more than ``frac`` of the width/height."""
+    r = np.nonzero(rows > max(0.0, frac * len(cols)))[0]
+    c = np.nonzero(cols > max(0.0, frac * len(rows)))[0]
+    if len(r) == 0 or len(c) == 0:
         return None
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
 
 
 def _split_pair(mask: np.ndarray) -> tuple[int, int] | None:
@@ -277,61 +256,54 @@ def convert_views(src: str | Path | bytes | Image.Image,
     if max(img.size) > work:
         factor = max(1, int(np.ceil(max(img.size) / work)))
         img = img.reduce(factor) if factor > 1 else img
-    g = np.asarray(img, dtype=np.float32)
+    g = np.array(img)  # a writable C-ordered copy, as the compiled kernels take
     h, w = g.shape
     size = int(r.get("size"))
     if min(h, w) < 4:
-        g = np.asarray(img.resize((max(4, w), max(4, h)), Image.Resampling.NEAREST), dtype=np.float32)
+        g = np.array(img.resize((max(4, w), max(4, h)), Image.Resampling.NEAREST))
         h, w = g.shape
     band = max(1, int(round(min(h, w) * r.get("border"))))
-    plane, noise = _background_plane(g, band)
-    signed = plane - g  # > 0 where the photo is darker than its background
-    if r.get("intensity") == "abs":
-        # Lighter-than-background pixels (a white product in a grey studio) count too.
-        inten = np.where(signed >= 0, signed, -signed * float(r.get("lighter_weight")))
-    else:
-        inten = np.clip(signed, 0, None)
-    # Relative to the local background: 0 on the background, ~255 for black on white.
-    scale_bg = 255.0 / np.maximum(plane, 32.0)
-    inten = np.clip(inten - float(r.get("noise_floor_k")) * noise, 0, None) * scale_bg
-    diff = np.abs(signed)
-    mask = diff > max(float(r.get("min_contrast")), float(r.get("noise_k")) * noise)
-    box = _bbox(mask, float(r.get("trim_fraction")))
+    from garment import convert_kernels as kernels  # compiled on first use (numba), then cached
+
+    inten, diff, mask, rows, cols, noise = kernels.analyse(
+        g, *_border(h, w, band), r.get("intensity") != "abs", float(r.get("lighter_weight")),
+        float(r.get("noise_floor_k")), float(r.get("min_contrast")), float(r.get("noise_k")))
+    frac = float(r.get("trim_fraction"))
+    box = _bbox_counts(rows, cols, frac)
     if box is None:
         # A faint product: look again just above the noise before giving up on a crop.
         mask = diff > 3.0 * noise + 2.0
-        box = _bbox(mask, float(r.get("trim_fraction"))) or (0, h, 0, w)
+        box = _bbox(mask, frac) or (0, h, 0, w)
     y0, y1, x0, x1 = box
     if r.get("split_pairs"):
-        cols = _split_pair(mask[y0:y1, x0:x1])
-        if cols is not None:
-            x0, x1 = x0 + cols[0], x0 + cols[1]
-            sub = _bbox(mask[y0:y1, x0:x1], float(r.get("trim_fraction")))
+        pair = _split_pair(mask[y0:y1, x0:x1])
+        if pair is not None:
+            x0, x1 = x0 + pair[0], x0 + pair[1]
+            sub = _bbox(mask[y0:y1, x0:x1], frac)
             if sub is not None:
                 y0, y1, x0, x1 = y0 + sub[0], y0 + sub[1], x0 + sub[2], x0 + sub[3]
-    # Light products (lighter than or as light as the background) keep their silhouette.
-    floor = 255.0 * float(r.get("silhouette_floor"))
-    full = np.where(mask, np.maximum(inten, floor), inten)
-    crop_mask = mask[y0:y1, x0:x1]
-    fg = full[y0:y1, x0:x1][crop_mask] if crop_mask.any() else full[y0:y1, x0:x1].ravel()
-    top = float(np.percentile(fg, float(r.get("stretch_percentile")))) if fg.size else 0.0
-    gain = 255.0 / top if top > 1.0 else 1.0
+    framings = r.get("framings")
+    # The 8-bit product image, once: the whole packshot for "frame", the crop is a slice of it.
+    # Light products (lighter than or as light as the background) keep their silhouette floor.
+    whole = framings != ["crop"]
+    val8 = kernels.finish(inten, mask, y0, y1, x0, x1, 255.0 * float(r.get("silhouette_floor")),
+                   float(r.get("stretch_percentile")) / 100.0, whole)
     views = []
-    for framing in r.get("framings"):
+    for framing in framings:
         if framing == "crop":  # Fashion-MNIST's framing: tight on the product
-            views.append(_render(full[y0:y1, x0:x1] * gain, size, float(r.get("fill")), r))
+            views.append(_render(val8[y0:y1, x0:x1] if whole else val8, size, float(r.get("fill")), r))
         else:  # "frame": the whole packshot, as the shop framed it
-            views.append(_render(full * gain, size, 1.0, r))
+            views.append(_render(val8, size, 1.0, r))
     return np.stack(views)
 
 
-def _render(val: np.ndarray, size: int, fill: float, r: Recipe) -> np.ndarray:
+def _render(val8: np.ndarray, size: int, fill: float, r: Recipe) -> np.ndarray:
     """Resize so the longest edge spans ``fill`` of the output, sharpen, centre on black."""
-    val8 = np.clip(val, 0, 255).astype(np.uint8)
     ch, cw = val8.shape
     scale = size * fill / max(ch, cw)
     nw, nh = max(1, round(cw * scale)), max(1, round(ch * scale))
-    small = Image.fromarray(val8, "L").resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    small = Image.fromarray(np.ascontiguousarray(val8), "L").resize((nw, nh), Image.Resampling.BILINEAR,
+                                                                    reducing_gap=2.0)
     if r.get("sharpen_percent"):
         small = small.filter(ImageFilter.UnsharpMask(radius=1, percent=int(r.get("sharpen_percent")), threshold=0))
     out = np.zeros((size, size), dtype=np.uint8)
