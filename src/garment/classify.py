@@ -6,14 +6,14 @@ probabilities and scores, a few dozen bytes per image, and at most ``2 * workers
 in flight, so memory stays constant however many images there are. A per-image failure is a
 row with ``status="error"``, never an exception.
 
-Each worker runs the whole chain (decoding and conversion are about half the cost, the
-network's four passes per photo the other half) with one inference thread: no arrays cross
-processes and the cores never wait on each other.
+Each worker runs the whole chain (decode, convert, network) with one inference thread: no
+arrays cross processes and the cores never wait on each other.
 
 The model runs as an ONNX export of ``InferenceHead`` (test-time views and the in-scope score
 in one graph), cached outside the package in ``~/.cache/garment/onnx`` (or a temp dir), keyed
-by the weights' SHA-256 and the card's "other" settings. Without onnxruntime, the same head
-runs in eager PyTorch; the "bf16" backend runs it in PyTorch under bf16 autocast.
+by the weights' SHA-256 and the card's "other" settings. OpenVINO runs it (in bf16 on CPUs
+with native bf16, where that halves the network's time), else ONNX Runtime, else the same
+head runs in eager PyTorch.
 """
 
 from __future__ import annotations
@@ -47,12 +47,16 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".
 #: Output columns, in order.
 COLUMNS = ("path", "label", "label_index", "confidence", "top3", "status", "error")
 FORMATS = ("csv", "jsonl")
-BACKENDS = ("auto", "onnx", "torch", "bf16")
+BACKENDS = ("auto", "openvino", "onnx", "torch")
 ONNX_OPSET = 17
+#: Bumped when InferenceHead's graph changes, so cached exports are redone.
+HEAD_VERSION = 2
 CACHE_DIR = Path.home() / ".cache" / "garment" / "onnx"
 #: With ``workers=0`` (automatic), fewer images than this are classified in-process:
 #: starting worker processes costs more than it saves.
 IN_PROCESS_BELOW = 256
+#: The module each backend runs on.
+_RUNTIME = {"openvino": "openvino", "onnx": "onnxruntime", "torch": "torch"}
 
 
 @dataclass
@@ -68,11 +72,9 @@ class ClassifyConfig:
     workers: int = 0
     #: Images per inference batch (and per chunk sent to a worker).
     batch_size: int = 256
-    #: "onnx" (ONNX Runtime, fp32), "torch" (eager PyTorch, fp32), "bf16" (eager PyTorch under
-    #: bf16 autocast, as the model trained: on a CPU with native bf16 (AVX-512 BF16, AMX) its
-    #: network runs ~2x faster, but importing torch costs each run ~2 s, so it pays from a few
-    #: thousand images; labels may differ from fp32 in rare near-ties) or "auto": "onnx" when
-    #: onnxruntime is installed, else "torch".
+    #: "openvino" (OpenVINO on the ONNX export: bf16 on CPUs with native bf16, AVX-512 BF16 or
+    #: AMX, where it runs the network ~2x faster than fp32; else fp32), "onnx" (ONNX Runtime,
+    #: fp32), "torch" (eager PyTorch, fp32) or "auto": the first of these that is installed.
     backend: str = "auto"
     #: Where ONNX exports are cached; None: ~/.cache/garment/onnx (or a temp dir).
     cache_dir: Path | None = None
@@ -208,7 +210,7 @@ class ModelInfo:
 class EngineSpec:
     """Everything a worker process needs to rebuild the model: plain, picklable data."""
 
-    kind: str  # "onnx" | "torch" | "bf16"
+    kind: str  # "openvino" | "onnx" | "torch"
     model_dir: str | None
     onnx_path: str | None
     recipe: dict[str, Any]
@@ -221,7 +223,19 @@ class Engine:
 
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec
-        if spec.kind == "onnx":
+        if spec.kind == "openvino":
+            import openvino as ov
+
+            core = ov.Core()
+            self.precision = openvino_precision(core)
+            self.compiled = core.compile_model(spec.onnx_path, "CPU", {
+                "INFERENCE_NUM_THREADS": spec.threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_PRECISION_HINT": self.precision,
+                # Worker processes share the cores: pinning would put them all on the same one.
+                "ENABLE_CPU_PINNING": False,
+            })
+            self.request = self.compiled.create_infer_request()
+        elif spec.kind == "onnx":
             import onnxruntime as ort
 
             so = ort.SessionOptions()
@@ -239,33 +253,32 @@ class Engine:
             # erratic, and parallelism comes from the worker processes.
             torch.set_num_threads(spec.threads)
             model, card = load_model(spec.model_dir)
-            self.bf16 = spec.kind == "bf16"
-            if self.bf16:  # the model trained under bf16 autocast; channels_last suits oneDNN
-                model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             self.head = InferenceHead(model, card).eval()
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = images.astype(np.float32) / 255.0
         if x.ndim == 3:
             x = x[:, None]  # (N, 1, 28, 28): one framing
+        if self.spec.kind == "openvino":
+            out = self.request.infer({0: x})  # its arrays are the request's, reused: copy them
+            return np.array(out[self.compiled.outputs[0]]), np.array(out[self.compiled.outputs[1]])
         if self.spec.kind == "onnx":
             probs, score = self.session.run(None, {"x": x})
             return probs, score
         import torch
 
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.inference_mode():
             probs_t, score_t = self.head(torch.from_numpy(x))
-        return probs_t.float().numpy(), score_t.float().numpy()
+        return probs_t.numpy(), score_t.numpy()
 
 
-def native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), where the "bf16" backend
-    is fast (read from /proc/cpuinfo: False where there is none)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+def openvino_precision(core: Any = None) -> str:
+    """The precision the openvino backend computes in: "bf16" on a CPU that does so natively
+    (AVX-512 BF16, AMX), where it is about twice as fast as fp32; else "f32"."""
+    import openvino as ov
+
+    caps = (core or ov.Core()).get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "bf16" if "BF16" in caps else "f32"
 
 
 def _weights_key(info: ModelInfo) -> str:
@@ -274,7 +287,7 @@ def _weights_key(info: ModelInfo) -> str:
     with (info.folder / WEIGHTS_FILE).open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    head = json.dumps([info.arch, info.arch_args, info.other, ONNX_OPSET], sort_keys=True, default=str)
+    head = json.dumps([info.arch, info.arch_args, info.other, ONNX_OPSET, HEAD_VERSION], sort_keys=True, default=str)
     return f"{h.hexdigest()[:32]}-{hashlib.sha256(head.encode()).hexdigest()[:12]}"
 
 
@@ -407,16 +420,12 @@ class Classifier:
         get_recipe(card.recipe or None)  # an unknown recipe is a run-level error, raised now
         kind = config.backend
         if kind == "auto":
-            # find_spec, not import: workers load onnxruntime, this process need not.
-            if importlib.util.find_spec("onnxruntime") is not None:
-                kind = "onnx"
-            else:
-                log.warning("onnxruntime is not installed: running the model in eager PyTorch "
-                            "(several times slower); `pip install onnxruntime` to speed it up")
-                kind = "torch"
-        elif kind == "bf16" and not native_bf16():
-            log.warning("this CPU has no native bf16: the bf16 backend will be slow; use onnx")
-        onnx_path = str(export_onnx(folder, config.cache_dir)) if kind == "onnx" else None
+            # find_spec, not import: workers load the runtime, this process need not.
+            kind = next((k for k in ("openvino", "onnx") if importlib.util.find_spec(_RUNTIME[k])), "torch")
+            if kind == "torch":
+                log.warning("neither openvino nor onnxruntime is installed: running the model in eager "
+                            "PyTorch (several times slower); `pip install openvino` to speed it up")
+        onnx_path = str(export_onnx(folder, config.cache_dir)) if kind != "torch" else None
         spec = EngineSpec(kind, str(folder), onnx_path, dict(card.recipe or {}))
         return cls(spec, card, config)
 
@@ -482,9 +491,10 @@ class Classifier:
         ctx = mp.get_context(method)
         if method == "forkserver":
             # Imported once in the server rather than once per worker.
-            runtime = "onnxruntime" if self.spec.kind == "onnx" else "torch"
-            ctx.set_forkserver_preload(
-                ["__main__", "garment.classify", "garment.convert", "garment.convert_kernels", runtime])
+            # Not openvino: it starts threads on import, and a fork of a threaded server hangs.
+            runtime = [] if self.spec.kind == "openvino" else [_RUNTIME[self.spec.kind]]
+            ctx.set_forkserver_preload(["__main__", "garment.classify", "garment.convert",
+                                        "garment.convert_kernels", *runtime])
         pending: deque[tuple[list[str], Future[Any]]] = deque()
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                  initargs=(self.spec,)) as pool:

@@ -241,7 +241,10 @@ class InferenceHead(nn.Module):
             score = probs.amax(-1)
         else:
             t = self.temperature
-            score = t * torch.logsumexp(logits.mean((0, 2)) / t, dim=-1)
+            z = logits.mean((0, 2)) / t
+            # logsumexp written out: OpenVINO reads ONNX's ReduceLogSumExp as a sum over all axes.
+            top = z.amax(-1, keepdim=True)
+            score = t * (top.squeeze(-1) + torch.log(torch.exp(z - top).sum(-1)))
         if self.prior_floor > 0:
             cover = (last > self.prior_level).float().mean((1, 2))
             score = score + torch.clamp(torch.log((cover + 1e-3) / self.prior_floor), max=0.0)

@@ -38,9 +38,8 @@ def classify_cmd(
     batch_size: Annotated[int, typer.Option(
         "--batch-size", help="Images per inference batch.")] = 256,
     backend: Annotated[str, typer.Option(
-        "--backend", help="onnx (fp32), torch (fp32), bf16 (PyTorch under bf16 autocast: faster on CPUs "
-                          "with AVX-512 BF16 or AMX for runs of thousands of images) or auto (onnx when "
-                          "installed).")] = "auto",
+        "--backend", help="openvino (bf16 on CPUs with AVX-512 BF16 or AMX, else fp32), onnx (ONNX Runtime, "
+                          "fp32), torch (fp32) or auto (the first installed).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Classify images: one row per image (path,label,label_index,confidence,top3,status,error).

@@ -30,9 +30,8 @@ def evaluate_cmd(
     workers: Annotated[int, typer.Option(
         "--workers", help="Worker processes; 0: one per CPU core.")] = 0,
     backend: Annotated[str, typer.Option(
-        "--backend", help="onnx (fp32), torch (fp32), bf16 (PyTorch under bf16 autocast: faster on CPUs "
-                          "with AVX-512 BF16 or AMX for runs of thousands of images) or auto (onnx when "
-                          "installed).")] = "auto",
+        "--backend", help="openvino (bf16 on CPUs with AVX-512 BF16 or AMX, else fp32), onnx (ONNX Runtime, "
+                          "fp32), torch (fp32) or auto (the first installed).")] = "auto",
     record: Annotated[bool, typer.Option(
         "--record", help="Write the photo metrics into the model's model.json (metrics.real_photo).")] = False,
 ) -> None:
