@@ -2,7 +2,8 @@
 
 Measures end to end (listing, model load, worker start-up, decode, convert, inference,
 labels written as CSV to /dev/null) on the development photos and on a larger set of
---n files made from them (symlinks in a temp dir, removed afterwards), and in the same run
+--n files made from them (symlinks in a temp dir, removed afterwards; the large set also with
+the ONNX Runtime backend, for comparison with the default OpenVINO one), and in the same run
 a naive baseline: per image a full decode (`Image.open(p).convert("L")`), a plain
 `resize((28, 28))`, inversion and the eager PyTorch model at batch size 1, with PyTorch's
 default threads (the baseline) and with one thread (a stronger reference, also reported).
@@ -70,11 +71,11 @@ def naive(paths: list[Path], model_dir: Path, threads: int | None = None) -> flo
     return len(paths) / (time.perf_counter() - start)
 
 
-def fast(paths: list[Path], model_dir: Path, workers: int, batch_size: int) -> float:
+def fast(paths: list[Path], model_dir: Path, workers: int, batch_size: int, backend: str = "auto") -> float:
     """Images/s of garment's pipeline, end to end, rows written as CSV to /dev/null."""
     from garment.classify import ClassifyConfig, classify
 
-    config = ClassifyConfig(model_dir=model_dir, workers=workers, batch_size=batch_size)
+    config = ClassifyConfig(model_dir=model_dir, workers=workers, batch_size=batch_size, backend=backend)
     start = time.perf_counter()
     with open(os.devnull, "w") as out:
         summary = classify(paths, out, config)
@@ -109,7 +110,15 @@ def main() -> int:
         large.mkdir()
         for i in range(args.n):
             (large / f"{i:06d}.jpg").symlink_to(photos[i % len(photos)])
-        print(f"model: {model_name}; {os.cpu_count()} CPU cores; {platform.processor() or platform.machine()}")
+        from garment.classify import Classifier
+
+        backend = Classifier.load(model_dir).spec.kind
+        if backend == "openvino":
+            from garment.classify import openvino_precision
+
+            backend += f" {openvino_precision()}"
+        print(f"model: {model_name}; {os.cpu_count()} CPU cores; {platform.processor() or platform.machine()}; "
+              f"network on {backend}")
         import torch
 
         default_threads = torch.get_num_threads()
@@ -126,7 +135,11 @@ def main() -> int:
               f"{dev / base:5.1f}x naive  {dev / base1:4.1f}x naive 1-thread")
         big = fast([large], model_dir, args.workers, args.batch_size)
         print(f"garment (large set) {args.n:>6} files  {big:8.0f} images/s  "
-              f"{big / base:5.1f}x naive  {big / base1:4.1f}x naive 1-thread")
+              f"{big / base:5.1f}x naive  {big / base1:4.1f}x naive 1-thread  ({backend})")
+        # The same with ONNX Runtime (fp32) running the network, for comparison.
+        big_onnx = fast([large], model_dir, args.workers, args.batch_size, backend="onnx")
+        print(f"  with onnx backend {args.n:>6} files  {big_onnx:8.0f} images/s  "
+              f"{big_onnx / base:5.1f}x naive")
     ok = big >= TARGET_RATE and big / base >= TARGET_RATIO
     print(f"targets: >= {TARGET_RATE:.0f} images/s and >= {TARGET_RATIO:.0f}x the naive baseline: "
           f"{'met' if ok else 'MISSED'}")
@@ -136,7 +149,8 @@ def main() -> int:
             "baseline_torch_threads": default_threads, "baseline_1thread_images_per_s": base1,
             "ratio_1thread": big / base1,
             "dev_images_per_s": dev, "dev_n": len(photos), "large_images_per_s": big,
-            "large_n": args.n, "ratio": big / base, "targets_met": ok,
+            "large_n": args.n, "ratio": big / base, "targets_met": ok, "backend": backend,
+            "large_onnx_images_per_s": big_onnx,
             "workers": args.workers, "batch_size": args.batch_size,
         }, indent=2) + "\n")
     return 1 if args.check and not ok else 0
