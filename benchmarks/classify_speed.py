@@ -110,13 +110,9 @@ def main() -> int:
         large.mkdir()
         for i in range(args.n):
             (large / f"{i:06d}.jpg").symlink_to(photos[i % len(photos)])
-        from garment.classify import Classifier
+        from garment.classify import Classifier, describe_backend
 
-        backend = Classifier.load(model_dir).spec.kind
-        if backend == "openvino":
-            from garment.classify import openvino_precision
-
-            backend += f" {openvino_precision()}"
+        backend = describe_backend(Classifier.load(model_dir).spec.kind)
         print(f"model: {model_name}; {os.cpu_count()} CPU cores; {platform.processor() or platform.machine()}; "
               f"network on {backend}")
         import torch

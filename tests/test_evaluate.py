@@ -192,6 +192,6 @@ def test_record_writes_the_photo_metrics_into_the_model_card(labelled: Path, tin
     real = read_card(model).metrics["real_photo"]
     m = run(EvaluateConfig(labels=labelled, classify=ClassifyConfig(model_dir=model, cache_dir=tmp_path)))
     assert real["in_scope_accuracy"] == m["in_scope_accuracy"] and real["n"] == 12
-    assert real["dataset"] == labelled.parent.name
+    assert real["dataset"] == labelled.parent.name and real["backend"] == m["backend"]
     with pytest.raises(GarmentError, match="--record needs"):
         run(EvaluateConfig(fashion_mnist=True, record=True))

@@ -272,6 +272,11 @@ class Engine:
         return probs_t.numpy(), score_t.numpy()
 
 
+def describe_backend(kind: str) -> str:
+    """What runs the network, for reports: "openvino bf16", "openvino f32", "onnx fp32", "torch fp32"."""
+    return f"openvino {openvino_precision()}" if kind == "openvino" else f"{kind} fp32"
+
+
 def openvino_precision(core: Any = None) -> str:
     """The precision the openvino backend computes in: "bf16" on a CPU that does so natively
     (AVX-512 BF16, AMX), where it is about twice as fast as fp32; else "f32"."""

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from garment import OTHER, OTHER_INDEX
-from garment.classify import Classifier, ClassifyConfig
+from garment.classify import Classifier, ClassifyConfig, describe_backend
 from garment.errors import GarmentError
 
 # --------------------------------------------------------------------------- metrics
@@ -229,6 +229,7 @@ def run(config: EvaluateConfig,
         acc = metrics["in_scope_accuracy"]
         title = f"{Path(config.labels).parent.name}: in-scope accuracy {acc or 0:.3f}"
     metrics["model"] = model
+    metrics["backend"] = describe_backend(clf.spec.kind)
     if config.plots_dir:
         plots = Path(config.plots_dir)
         plots.mkdir(parents=True, exist_ok=True)
@@ -255,7 +256,8 @@ def record_real_photo(model_dir: Path | None, metrics: dict[str, Any], labels: P
     folder = Path(model_dir or DEFAULT_MODEL_DIR)
     card = read_card(folder)
     card.metrics["real_photo"] = {
-        **{k: metrics[k] for k in ("in_scope_accuracy", "other_auroc", "overall_accuracy", "n", "threshold")},
+        **{k: metrics[k] for k in ("in_scope_accuracy", "other_auroc", "overall_accuracy", "n", "threshold",
+                                   "backend")},
         "dataset": labels.parent.name,
         "measured": dt.date.today().isoformat(),
     }
