@@ -112,6 +112,30 @@ def test_pair_of_shoes_keeps_one() -> None:
     assert np.ptp(cols) >= 25 and (a[:, cols[0] : cols[-1]].max(0) > 20).all()  # one blob, no gap
 
 
+def test_jpeg_fast_path_gives_pillows_pixels(tmp_path: Path) -> None:
+    from garment import convert as convert_module
+    from garment.convert import open_image
+
+    for size, mode in (((360, 540), "RGB"), ((1001, 763), "RGB"), ((200, 97), "L"), ((33, 21), "RGB")):
+        img = _product(mode=mode).resize(size)
+        data = _jpeg(img)
+        path = tmp_path / f"{size[0]}.jpg"
+        path.write_bytes(data)
+        assert convert_module._decode_jpeg(data, 96) is not None  # the fast path applies
+        want = np.asarray(open_image(Image.open(io.BytesIO(data)), 96))  # Pillow's draft path
+        for src in (data, path, str(path)):
+            assert np.array_equal(np.asarray(open_image(src, 96)), want)
+    # Pillow decides when the fast path does not apply: CMYK, EXIF rotation, damage.
+    assert convert_module._decode_jpeg(_jpeg(_product(mode="RGB").convert("CMYK")), 96) is None
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    assert convert_module._decode_jpeg(_jpeg(_product(mode="RGB"), exif=exif), 96) is None
+    exif[0x0112] = 1
+    assert convert_module._decode_jpeg(_jpeg(_product(mode="RGB"), exif=exif), 96) is not None
+    data = _jpeg(_product(mode="RGB"))
+    assert convert_module._decode_jpeg(data[: len(data) // 2], 96) is None
+
+
 def test_huge_dimensions_are_refused() -> None:
     buf = io.BytesIO()
     Image.new("L", (9000, 9000), 255).save(buf, "PNG")
