@@ -53,8 +53,9 @@ ONNX_OPSET = 17
 HEAD_VERSION = 2
 CACHE_DIR = Path.home() / ".cache" / "garment" / "onnx"
 #: With ``workers=0`` (automatic), fewer images than this are classified in-process:
-#: starting worker processes costs more than it saves.
-IN_PROCESS_BELOW = 256
+#: starting worker processes (about a second: a fork server, then OpenVINO in each) costs
+#: more than a second core saves below roughly a thousand photos.
+IN_PROCESS_BELOW = 1000
 #: The module each backend runs on.
 _RUNTIME = {"openvino": "openvino", "onnx": "onnxruntime", "torch": "torch"}
 
