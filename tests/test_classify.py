@@ -251,3 +251,16 @@ def test_cli_help() -> None:
     assert result.exit_code == 0
     for flag in ("--model", "--out", "--format", "--threshold", "--workers", "--batch-size"):
         assert flag in result.output
+
+
+def test_openvino_is_used_without_its_telemetry() -> None:
+    # Importing OpenVINO's model converter reports the import to Intel from a child process;
+    # the openvino backend must load the runtime alone (checked in a fresh interpreter).
+    import subprocess
+    import sys
+
+    code = ("import sys; from garment.classify import openvino_precision; openvino_precision(); "
+            "assert sys.modules.get('openvino.tools.ovc') is None, 'converter imported'; "
+            "assert 'openvino_telemetry' not in sys.modules, 'telemetry imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

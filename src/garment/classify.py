@@ -26,6 +26,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import sys
 import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -225,9 +226,7 @@ class Engine:
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec
         if spec.kind == "openvino":
-            import openvino as ov
-
-            core = ov.Core()
+            core = _openvino().Core()
             self.precision = openvino_precision(core)
             self.compiled = core.compile_model(spec.onnx_path, "CPU", {
                 "INFERENCE_NUM_THREADS": spec.threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
@@ -273,6 +272,17 @@ class Engine:
         return probs_t.numpy(), score_t.numpy()
 
 
+def _openvino() -> Any:
+    """OpenVINO's runtime without its model converter (``openvino.tools.ovc``). Importing the
+    converter reports the import to Intel's usage telemetry from a child process (which waits
+    up to 3 s where the network drops packets); garment reads ONNX with the runtime alone and
+    sends nothing anywhere. A process that imported the converter before keeps it."""
+    sys.modules.setdefault("openvino.tools.ovc", None)  # type: ignore[arg-type]
+    import openvino
+
+    return openvino
+
+
 def describe_backend(kind: str) -> str:
     """What runs the network, for reports: "openvino bf16", "openvino f32", "onnx fp32", "torch fp32"."""
     return f"openvino {openvino_precision()}" if kind == "openvino" else f"{kind} fp32"
@@ -281,9 +291,7 @@ def describe_backend(kind: str) -> str:
 def openvino_precision(core: Any = None) -> str:
     """The precision the openvino backend computes in: "bf16" on a CPU that does so natively
     (AVX-512 BF16, AMX), where it is about twice as fast as fp32; else "f32"."""
-    import openvino as ov
-
-    caps = (core or ov.Core()).get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    caps = (core or _openvino().Core()).get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     return "bf16" if "BF16" in caps else "f32"
 
 
