@@ -11,7 +11,9 @@ from the border (a plane fitted to it, so gradients and light-grey studios work)
 product is a tight crop on pixels that differ from that background, intensity is
 "darkness relative to the local background" (white products on white do not vanish:
 their silhouette gets a floor), and the result is stretched like Fashion-MNIST's. JPEGs are
-decoded at reduced scale (``Image.draft``) so no full-resolution work is done.
+decoded at reduced scale (Pillow's ``draft`` scale, by libjpeg-turbo through simplejpeg where
+it applies) so no full-resolution work is done; the per-pixel passes run in compiled kernels
+(``garment.convert_kernels``).
 
 A recipe (name, version, params) pins every constant; a model records the recipe it was
 trained with, and classification converts with exactly that recipe.
