@@ -89,6 +89,7 @@ def fast(paths: list[Path], model_dir: Path, workers: int, batch_size: int, back
 def stage_costs(photos: list[Path], model_dir: Path) -> dict[str, float]:
     """Milliseconds of one core per photo: decoding alone, the whole conversion (decoding
     included) and the network (every framing and view) in each backend, best of three."""
+    import importlib.util
     from dataclasses import replace
 
     from garment.classify import Classifier, Engine
@@ -111,6 +112,8 @@ def stage_costs(photos: list[Path], model_dir: Path) -> dict[str, float]:
     out["convert"] = best(lambda: [convert_views(d, spec.recipe) for d in data], len(data))
     views = np.stack([convert_views(d, spec.recipe) for d in data[:256]])
     for kind in ("openvino", "onnx"):
+        if importlib.util.find_spec({"openvino": "openvino", "onnx": "onnxruntime"}[kind]) is None:
+            continue  # not installed here
         engine = Engine(replace(spec, kind=kind, threads=1))
         out[f"network ({kind})"] = best(lambda: engine(views), len(views))  # noqa: B023
     return out
