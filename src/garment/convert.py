@@ -171,8 +171,7 @@ def open_image(src: str | Path | bytes | Image.Image, draft_size: int = 96) -> I
         if getattr(img, "is_animated", False):
             img.seek(0)
         if img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
-            scale = max(1, min(w, h) // max(1, draft_size))
-            img.draft("L", (max(1, w // scale), max(1, h // scale)))
+            img.draft("L", _draft_request(w, h, draft_size))
         ImageOps.exif_transpose(img, in_place=True)  # in place: no copy when already upright
         return _to_l(img)
     except Image.DecompressionBombError as exc:
@@ -183,6 +182,13 @@ def open_image(src: str | Path | bytes | Image.Image, draft_size: int = 96) -> I
         raise ConversionError(reason, f"{name}: {msg or type(exc).__name__}") from exc
     except ValueError as exc:
         raise ConversionError("unsupported", f"{name}: {exc}") from exc
+
+
+def _draft_request(w: int, h: int, draft_size: int) -> tuple[int, int]:
+    """The size asked of the JPEG decoder: the image reduced by a whole factor so that its
+    shorter side stays at least ``draft_size``."""
+    step = max(1, min(w, h) // max(1, draft_size))
+    return max(1, w // step), max(1, h // step)
 
 
 def _read_jpeg(path: str | Path) -> bytes | None:
@@ -209,8 +215,7 @@ def _decode_jpeg(data: bytes, draft_size: int) -> Image.Image | None:
         if b"Exif\x00\x00" in data[:65536] and _exif_orientation(data) != 1:
             return None
         # Pillow's draft: the largest power-of-two reduction keeping the request's size.
-        step = max(1, min(w, h) // max(1, draft_size))
-        req_w, req_h = max(1, w // step), max(1, h // step)
+        req_w, req_h = _draft_request(w, h, draft_size)
         scale = next(f for f in (8, 4, 2, 1) if min(w // req_w, h // req_h) >= f)
         out_w, out_h = -(-w // scale), -(-h // scale)
         grey = _simplejpeg.decode_jpeg(data, colorspace="GRAY", min_height=out_h, min_width=out_w)
