@@ -92,12 +92,12 @@ def stage_costs(photos: list[Path], model_dir: Path) -> dict[str, float]:
     import importlib.util
     from dataclasses import replace
 
-    from garment.classify import Classifier, Engine
-    from garment.convert import convert_views, open_image
+    from garment.classify import RUNTIME_MODULES, Classifier, Engine
+    from garment.convert import convert_views, get_recipe, open_image
 
     spec = Classifier.load(model_dir).spec
     data = [p.read_bytes() for p in photos]
-    draft = int(spec.recipe.get("params", {}).get("draft_size", 96))
+    draft = int(get_recipe(spec.recipe or None).get("draft_size"))
 
     def best(fn: Any, n: int) -> float:
         fn()  # warm: compiled kernels, the engine's first shape
@@ -112,7 +112,7 @@ def stage_costs(photos: list[Path], model_dir: Path) -> dict[str, float]:
     out["convert"] = best(lambda: [convert_views(d, spec.recipe) for d in data], len(data))
     views = np.stack([convert_views(d, spec.recipe) for d in data[:256]])
     for kind in ("openvino", "onnx"):
-        if importlib.util.find_spec({"openvino": "openvino", "onnx": "onnxruntime"}[kind]) is None:
+        if importlib.util.find_spec(RUNTIME_MODULES[kind]) is None:
             continue  # not installed here
         engine = Engine(replace(spec, kind=kind, threads=1))
         out[f"network ({kind})"] = best(lambda: engine(views), len(views))  # noqa: B023

@@ -58,7 +58,7 @@ CACHE_DIR = Path.home() / ".cache" / "garment" / "onnx"
 #: more than a second core saves below roughly a thousand photos.
 IN_PROCESS_BELOW = 1000
 #: The module each backend runs on.
-_RUNTIME = {"openvino": "openvino", "onnx": "onnxruntime", "torch": "torch"}
+RUNTIME_MODULES = {"openvino": "openvino", "onnx": "onnxruntime", "torch": "torch"}
 
 
 @dataclass
@@ -435,7 +435,7 @@ class Classifier:
         kind = config.backend
         if kind == "auto":
             # find_spec, not import: workers load the runtime, this process need not.
-            kind = next((k for k in ("openvino", "onnx") if importlib.util.find_spec(_RUNTIME[k])), "torch")
+            kind = next((k for k in ("openvino", "onnx") if importlib.util.find_spec(RUNTIME_MODULES[k])), "torch")
             if kind == "torch":
                 log.warning("neither openvino nor onnxruntime is installed: running the model in eager "
                             "PyTorch (several times slower); `pip install openvino` to speed it up")
@@ -506,7 +506,7 @@ class Classifier:
         if method == "forkserver":
             # Imported once in the server rather than once per worker.
             # Not openvino: it starts threads on import, and a fork of a threaded server hangs.
-            runtime = [] if self.spec.kind == "openvino" else [_RUNTIME[self.spec.kind]]
+            runtime = [] if self.spec.kind == "openvino" else [RUNTIME_MODULES[self.spec.kind]]
             ctx.set_forkserver_preload(["__main__", "garment.classify", "garment.convert",
                                         "garment.convert_kernels", *runtime])
         pending: deque[tuple[list[str], Future[Any]]] = deque()
