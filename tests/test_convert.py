@@ -213,9 +213,39 @@ def test_background_fit_ignores_a_product_touching_the_border() -> None:
     yy, xx = np.mgrid[0:h, 0:w]
     g = np.clip(200 + 30 * xx / w - 20 * yy / h, 0, 255).astype(np.uint8)  # a lit gradient studio
     g[40:h, 30:60] = 20  # a dark product reaching the bottom edge
-    inten, diff, mask, rows, cols, noise = convert_kernels.analyse(
+    inten, diff, mask, rows, cols, noise = convert_kernels._analyse(
         g, *_border(h, w, 4), True, 1.0, 0.0, 14.0, 4.0)
     assert noise < 2.0  # the gradient is modelled, the product's border pixels are outliers
     assert mask[40:, 30:60].all() and not mask[:35].any() and not mask[:, :25].any()
     assert rows[:40].sum() == 0 and cols[30:60].min() == h - 40
     assert inten[60, 45] > 200 and inten[10, 10] < 1.0  # rounding of the gradient to 8 bits
+
+
+def test_compiled_render_is_pillows_resize_and_sharpen() -> None:
+    """The kernel's 28x28 render gives Pillow's pixels: resize(BILINEAR, reducing_gap=2.0), then
+    UnsharpMask(radius 1, threshold 0), on random images of many shapes, scales and contents."""
+    from PIL import ImageFilter
+
+    from garment import convert_kernels
+    from garment.convert import SHARPEN_RADIUS
+
+    blur = convert_kernels.blur_constants(SHARPEN_RADIUS)
+    rng = np.random.default_rng(0)
+    for case in range(400):
+        h, w = (int(v) for v in rng.integers(1, 170, 2))
+        if case % 2:  # smooth content, like a product
+            a = np.clip(np.cumsum(rng.normal(0, 9, (h, w)), 1) + 128, 0, 255).astype(np.uint8)
+        else:
+            a = rng.integers(0, 256, (h, w)).astype(np.uint8)
+        size, fill = int(rng.choice([28, 20, 40])), float(rng.choice([1.0, 0.8, 0.5]))
+        percent = int(rng.choice([0, 60, 150]))
+        scale = size * fill / max(h, w)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = Image.fromarray(a, "L").resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        if percent:
+            small = small.filter(ImageFilter.UnsharpMask(radius=SHARPEN_RADIUS, percent=percent, threshold=0))
+        want = np.zeros((size, size), np.uint8)
+        want[(size - nh) // 2 : (size - nh) // 2 + nh, (size - nw) // 2 : (size - nw) // 2 + nw] = small
+        got = np.full((size, size), 7, np.uint8)
+        convert_kernels._render(a, got, fill, percent, *blur)
+        assert np.array_equal(got, want), (case, (h, w), (nh, nw), percent)

@@ -367,11 +367,12 @@ def _run_chunk(
 
     Failed items get zero rows; they are masked out by their error.
     """
-    from garment.convert import ConversionError, convert_views
+    from garment.convert import ConversionError, convert_views, get_recipe
 
     engine = engine or _ENGINE
     assert engine is not None, "worker not initialised"
-    v = _views(engine.spec.recipe)
+    recipe = get_recipe(engine.spec.recipe or None)  # once per chunk: it caches the kernel's arguments
+    v = len(recipe.get("framings"))
     images = np.zeros((len(sources), v, 28, 28), dtype=np.uint8)
     errors: list[str | None] = []
     for i, src in enumerate(sources):
@@ -381,7 +382,7 @@ def _run_chunk(
                     raise ConversionError("unsupported", f"array of shape {src.shape}, not (28, 28) or ({v}, 28, 28)")
                 images[i] = src
             else:
-                images[i] = convert_views(src, engine.spec.recipe)
+                images[i] = convert_views(src, recipe)
             errors.append(None)
         except ConversionError as exc:
             errors.append(f"{exc.reason}: {exc}")

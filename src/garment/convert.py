@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from garment.errors import GarmentError
 
@@ -40,6 +41,9 @@ except ImportError:  # pragma: no cover - a platform without its wheels
 
 RECIPE_NAME = "garment-fmnist"
 RECIPE_VERSION = 1
+
+#: Radius of the Gaussian in the sharpening after the resize (the paper's: radius and sigma 1).
+SHARPEN_RADIUS = 1
 
 #: Decompression-bomb limit: images with more pixels are refused ("too-many-pixels").
 MAX_PIXELS = 40_000_000
@@ -68,6 +72,23 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "params": {**DEFAULT_PARAMS, **self.params}}
+
+    @functools.cached_property
+    def kernel_args(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The recipe as ``convert_kernels.convert`` takes it: (parameter vector, framing codes,
+        output size); computed once per Recipe."""
+        from garment import convert_kernels as kernels
+
+        blur_r, blur_ww, blur_fw = kernels.blur_constants(SHARPEN_RADIUS)
+        vector = kernels.params(
+            dark=self.get("intensity") != "abs", lighter_weight=self.get("lighter_weight"),
+            noise_floor_k=self.get("noise_floor_k"), min_contrast=self.get("min_contrast"),
+            noise_k=self.get("noise_k"), trim_fraction=self.get("trim_fraction"),
+            split_pairs=bool(self.get("split_pairs")), silhouette_floor=self.get("silhouette_floor"),
+            stretch_q=float(self.get("stretch_percentile")) / 100.0, fill=self.get("fill"),
+            sharpen_percent=int(self.get("sharpen_percent")), blur_r=blur_r, blur_ww=blur_ww, blur_fw=blur_fw)
+        codes = [kernels.CROP if f == "crop" else kernels.FRAME for f in self.get("framings")]
+        return vector, np.array(codes, np.int64), int(self.get("size"))
 
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -141,6 +162,19 @@ def open_image(src: str | Path | bytes | Image.Image, draft_size: int = 96) -> I
     JPEGs are decoded at the smallest DCT scale whose result is at least ``draft_size``
     on its shorter side. Animated images give their first frame. Raises ConversionError.
     """
+    img = _decode(src, draft_size)
+    return Image.fromarray(img, "L") if isinstance(img, np.ndarray) else img
+
+
+def _decode_grey(src: str | Path | bytes | Image.Image, draft_size: int) -> np.ndarray:
+    """``open_image`` as a writable C-ordered (H, W) uint8 array."""
+    img = _decode(src, draft_size)
+    return img if isinstance(img, np.ndarray) else np.array(img)
+
+
+def _decode(src: str | Path | bytes | Image.Image, draft_size: int) -> np.ndarray | Image.Image:
+    """``open_image``'s work: a grey array from libjpeg-turbo where that path applies, else
+    Pillow's "L" image."""
     name = str(src) if isinstance(src, (str, Path)) else type(src).__name__
     if isinstance(src, (str, Path, bytes)):
         data = src if isinstance(src, bytes) else _read_jpeg(src)
@@ -201,7 +235,7 @@ def _read_jpeg(path: str | Path) -> bytes | None:
         raise ConversionError("not-an-image", f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
-def _decode_jpeg(data: bytes, draft_size: int) -> Image.Image | None:
+def _decode_jpeg(data: bytes, draft_size: int) -> np.ndarray | None:
     """A JPEG decoded straight to grey at Pillow's ``draft`` scale by libjpeg-turbo (simplejpeg):
     the same pixels as Pillow's path, a third faster (no marker parsing in Python). None when
     this path does not apply and Pillow decides: not a JPEG, CMYK, rotated by EXIF, over the
@@ -212,7 +246,7 @@ def _decode_jpeg(data: bytes, draft_size: int) -> Image.Image | None:
         h, w, colorspace, _ = _simplejpeg.decode_jpeg_header(data)
         if colorspace not in ("Gray", "YCbCr") or w * h > MAX_PIXELS or w < 1 or h < 1:
             return None
-        if b"Exif\x00\x00" in data[:65536] and _exif_orientation(data) != 1:
+        if data.find(b"Exif\x00\x00", 0, 65536) >= 0 and _exif_orientation(data) != 1:
             return None
         # Pillow's draft: the largest power-of-two reduction keeping the request's size.
         req_w, req_h = _draft_request(w, h, draft_size)
@@ -223,7 +257,7 @@ def _decode_jpeg(data: bytes, draft_size: int) -> Image.Image | None:
         return None
     if grey.shape[:2] != (out_h, out_w):
         return None
-    return Image.fromarray(grey[:, :, 0], "L")
+    return grey.reshape(out_h, out_w)  # (H, W, 1) -> (H, W): a view, writable and C-ordered
 
 
 def _exif_orientation(data: bytes) -> int:
@@ -256,46 +290,18 @@ def _to_l(img: Image.Image) -> Image.Image:
 
 
 @functools.lru_cache(maxsize=64)
-def _border(h: int, w: int, band: int) -> tuple[np.ndarray, np.ndarray]:
-    """The border band's flat indices and the pseudo-inverse (3, n) of its least-squares design
-    [1, x/w, y/h] (cached per shape: a shop's photos come in a few sizes)."""
+def _border(h: int, w: int, band: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The border band's flat indices, their coordinates [x/w, y/h] (2, n) and the pseudo-inverse
+    (3, n) of the least-squares design [1, x/w, y/h] (cached per shape: a shop's photos come in a
+    few sizes)."""
     mask = np.zeros((h, w), dtype=bool)
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = True, True, True, True
     idx = np.flatnonzero(mask)
     ys, xs = np.divmod(idx, w)
-    design_t = np.stack([np.ones(len(xs)), xs / w, ys / h])
+    xy = np.stack([xs / w, ys / h])
+    design_t = np.stack([np.ones(len(xs)), xy[0], xy[1]])
     pinv = np.ascontiguousarray(np.linalg.solve(design_t @ design_t.T, design_t))
-    return idx, pinv  # writable: the compiled kernels take plain arrays (never written)
-
-
-def _bbox(mask: np.ndarray, frac: float) -> tuple[int, int, int, int] | None:
-    """Tight box around rows/columns holding more than ``frac`` of the mask's width/height."""
-    counts = mask.view(np.uint8)  # sums of uint8 into int32: faster than summing bools
-    return _bbox_counts(counts.sum(1, dtype=np.int32), counts.sum(0, dtype=np.int32), frac)
-
-
-def _bbox_counts(rows: np.ndarray, cols: np.ndarray, frac: float) -> tuple[int, int, int, int] | None:
-    """Tight box around rows/columns holding more than ``frac`` of the width/height."""
-    r = np.nonzero(rows > max(0.0, frac * len(cols)))[0]
-    c = np.nonzero(cols > max(0.0, frac * len(rows)))[0]
-    if len(r) == 0 or len(c) == 0:
-        return None
-    return int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
-
-
-def _split_pair(mask: np.ndarray) -> tuple[int, int] | None:
-    """Column range of the larger of two blobs separated by an empty vertical gap, if any."""
-    col = mask.sum(0)
-    w = len(col)
-    empty = col == 0
-    if not empty[w // 5 : w - w // 5].any():
-        return None
-    inner = np.nonzero(empty[w // 5 : w - w // 5])[0] + w // 5
-    cut = int(inner[len(inner) // 2])
-    left, right = col[:cut].sum(), col[cut:].sum()
-    if min(left, right) < 0.3 * max(left, right):
-        return None  # one object and a stray speck, not a pair
-    return (0, cut) if left >= right else (cut, w)
+    return idx, xy, pinv  # writable: the compiled kernel takes plain arrays (never written)
 
 
 def convert(src: str | Path | bytes | Image.Image, recipe: Recipe | dict[str, Any] | None = None) -> np.ndarray:
@@ -312,65 +318,20 @@ def convert_views(src: str | Path | bytes | Image.Image,
     where a small accessory stays small. The model's in-scope score averages the views.
     """
     r = get_recipe(recipe)
-    img = open_image(src, r.get("draft_size"))
-    work = int(r.get("work_size"))
-    if max(img.size) > work:
-        factor = max(1, int(np.ceil(max(img.size) / work)))
-        img = img.reduce(factor) if factor > 1 else img
-    g = np.array(img)  # a writable C-ordered copy, as the compiled kernels take
+    g = _decode_grey(src, r.get("draft_size"))
     h, w = g.shape
-    size = int(r.get("size"))
-    if min(h, w) < 4:
+    work = int(r.get("work_size"))
+    factor = max(1, math.ceil(max(h, w) / work))  # larger images are box-reduced to work_size
+    h, w = (h - 1) // factor + 1, (w - 1) // factor + 1
+    if min(h, w) < 4:  # a sliver: repeat pixels up to 4 before modelling its border
+        img = Image.fromarray(g, "L")
+        img = img.reduce(factor) if factor > 1 else img
         g = np.array(img.resize((max(4, w), max(4, h)), Image.Resampling.NEAREST))
-        h, w = g.shape
+        factor, (h, w) = 1, g.shape
     band = max(1, int(round(min(h, w) * r.get("border"))))
     from garment import convert_kernels as kernels  # compiled on first use (numba), then cached
 
-    inten, diff, mask, rows, cols, noise = kernels.analyse(
-        g, *_border(h, w, band), r.get("intensity") != "abs", float(r.get("lighter_weight")),
-        float(r.get("noise_floor_k")), float(r.get("min_contrast")), float(r.get("noise_k")))
-    frac = float(r.get("trim_fraction"))
-    box = _bbox_counts(rows, cols, frac)
-    if box is None:
-        # A faint product: look again just above the noise before giving up on a crop.
-        mask = diff > 3.0 * noise + 2.0
-        box = _bbox(mask, frac) or (0, h, 0, w)
-    y0, y1, x0, x1 = box
-    if r.get("split_pairs"):
-        pair = _split_pair(mask[y0:y1, x0:x1])
-        if pair is not None:
-            x0, x1 = x0 + pair[0], x0 + pair[1]
-            sub = _bbox(mask[y0:y1, x0:x1], frac)
-            if sub is not None:
-                y0, y1, x0, x1 = y0 + sub[0], y0 + sub[1], x0 + sub[2], x0 + sub[3]
-    framings = r.get("framings")
-    # The 8-bit product image, once: the whole packshot for "frame", the crop is a slice of it.
-    # Light products (lighter than or as light as the background) keep their silhouette floor.
-    whole = framings != ["crop"]
-    val8 = kernels.finish(inten, mask, y0, y1, x0, x1, 255.0 * float(r.get("silhouette_floor")),
-                   float(r.get("stretch_percentile")) / 100.0, whole)
-    views = []
-    for framing in framings:
-        if framing == "crop":  # Fashion-MNIST's framing: tight on the product
-            views.append(_render(val8[y0:y1, x0:x1] if whole else val8, size, float(r.get("fill")), r))
-        else:  # "frame": the whole packshot, as the shop framed it
-            views.append(_render(val8, size, 1.0, r))
-    return np.stack(views)
-
-
-def _render(val8: np.ndarray, size: int, fill: float, r: Recipe) -> np.ndarray:
-    """Resize so the longest edge spans ``fill`` of the output, sharpen, centre on black."""
-    ch, cw = val8.shape
-    scale = size * fill / max(ch, cw)
-    nw, nh = max(1, round(cw * scale)), max(1, round(ch * scale))
-    small = Image.fromarray(np.ascontiguousarray(val8), "L").resize((nw, nh), Image.Resampling.BILINEAR,
-                                                                    reducing_gap=2.0)
-    if r.get("sharpen_percent"):
-        small = small.filter(ImageFilter.UnsharpMask(radius=1, percent=int(r.get("sharpen_percent")), threshold=0))
-    out = np.zeros((size, size), dtype=np.uint8)
-    oy, ox = (size - nh) // 2, (size - nw) // 2
-    out[oy : oy + nh, ox : ox + nw] = np.asarray(small)
-    return out
+    return kernels.convert(g, factor, *_border(h, w, band), *r.kernel_args)
 
 
 def convert_many(sources: list[Any],
