@@ -57,6 +57,10 @@ CACHE_DIR = Path.home() / ".cache" / "garment" / "onnx"
 #: starting worker processes (about a second: a fork server, then OpenVINO in each) costs
 #: more than a second core saves below roughly a thousand photos.
 IN_PROCESS_BELOW = 1000
+#: Images per OpenVINO inference: one static shape, compiled once (no per-shape work for a
+#: run's last, shorter chunk), small enough that a batch's activations stay in a core's cache
+#: (measured: 32 images a call run the network ~15% faster than 256).
+OPENVINO_BATCH = 32
 #: The module each backend runs on.
 RUNTIME_MODULES = {"openvino": "openvino", "onnx": "onnxruntime", "torch": "torch"}
 
@@ -226,15 +230,11 @@ class Engine:
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec
         if spec.kind == "openvino":
-            core = _openvino().Core()
-            self.precision = openvino_precision(core)
-            self.compiled = core.compile_model(spec.onnx_path, "CPU", {
-                "INFERENCE_NUM_THREADS": spec.threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_PRECISION_HINT": self.precision,
-                # Worker processes share the cores: pinning would put them all on the same one.
-                "ENABLE_CPU_PINNING": False,
-            })
-            self.request = self.compiled.create_infer_request()
+            self.core = _openvino().Core()
+            self.precision = openvino_precision(self.core)
+            # One compiled model per number of views (the recipe's; 1 for converted arrays).
+            self.requests: dict[int, Any] = {}
+            self._openvino_request(_views(spec.recipe))
         elif spec.kind == "onnx":
             import onnxruntime as ort
 
@@ -260,8 +260,7 @@ class Engine:
         if x.ndim == 3:
             x = x[:, None]  # (N, 1, 28, 28): one framing
         if self.spec.kind == "openvino":
-            out = self.request.infer({0: x})  # its arrays are the request's, reused: copy them
-            return np.array(out[self.compiled.outputs[0]]), np.array(out[self.compiled.outputs[1]])
+            return self._openvino_infer(x)
         if self.spec.kind == "onnx":
             probs, score = self.session.run(None, {"x": x})
             return probs, score
@@ -270,6 +269,35 @@ class Engine:
         with torch.inference_mode():
             probs_t, score_t = self.head(torch.from_numpy(x))
         return probs_t.numpy(), score_t.numpy()
+
+
+    def _openvino_request(self, views: int) -> Any:
+        """The inference request for ``views`` views per image, compiled on first use for a
+        static shape (OPENVINO_BATCH, views, 28, 28)."""
+        if views not in self.requests:
+            model = self.core.read_model(self.spec.onnx_path)
+            model.reshape({"x": [OPENVINO_BATCH, views, 28, 28]})
+            compiled = self.core.compile_model(model, "CPU", {
+                "INFERENCE_NUM_THREADS": self.spec.threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_PRECISION_HINT": self.precision,
+                # Worker processes share the cores: pinning would put them all on the same one.
+                "ENABLE_CPU_PINNING": False,
+            })
+            self.requests[views] = compiled.create_infer_request()
+        return self.requests[views]
+
+    def _openvino_infer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, V, 28, 28) in OPENVINO_BATCH slices, the last one padded with blank images."""
+        request, n = self._openvino_request(x.shape[1]), len(x)
+        probs, score = [], []
+        for i in range(0, max(n, 1), OPENVINO_BATCH):  # at least once: no images give (0, C) arrays
+            part = x[i : i + OPENVINO_BATCH]
+            if len(part) < OPENVINO_BATCH:
+                part = np.concatenate([part, np.zeros((OPENVINO_BATCH - len(part), *x.shape[1:]), x.dtype)])
+            out = request.infer({0: part})  # its arrays are the request's, reused: copy them
+            probs.append(out[0][: n - i].copy())
+            score.append(out[1][: n - i].copy())
+        return np.concatenate(probs), np.concatenate(score)
 
 
 def _openvino() -> Any:
