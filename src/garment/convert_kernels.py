@@ -22,16 +22,11 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)  # no signature: compiled into its callers, which load faster from the cache
-def _quantile(a: np.ndarray, q: float) -> float:
-    """``np.quantile(a, q)`` (linear interpolation), by quickselect on a float64 copy.
-
-    (Hand-written rather than ``np.partition``, which takes numba ~10 s to compile.)"""
-    n = a.size
-    work = np.empty(n)
-    for t in range(n):
-        work[t] = a[t]
-    pos = q * (n - 1)
-    k = int(pos)
+def _select(work: np.ndarray, k: int):
+    """(k-th smallest, (k+1)-th smallest) of ``work`` (the k-th twice when k is the last), by
+    quickselect in place. (Hand-written rather than ``np.partition``, which takes numba ~10 s
+    to compile.)"""
+    n = work.size
     lo, hi = 0, n - 1
     while lo < hi:  # Hoare partition around a median of three until position k is settled
         x, y, z = work[lo], work[(lo + hi) // 2], work[hi]
@@ -53,13 +48,54 @@ def _quantile(a: np.ndarray, q: float) -> float:
         else:
             break
     # work[k] is the k-th smallest and everything after it is at least as large.
-    v_lo = work[k]
-    v_hi = v_lo
+    v_next = work[k]
     if k + 1 < n:
-        v_hi = work[k + 1]
+        v_next = work[k + 1]
         for t in range(k + 2, n):
-            if work[t] < v_hi:
-                v_hi = work[t]
+            if work[t] < v_next:
+                v_next = work[t]
+    return work[k], v_next
+
+
+@njit(cache=True, nogil=True)  # no signature: compiled into its callers, which load faster from the cache
+def _quantile(a: np.ndarray, q: float) -> float:
+    """``np.quantile(a, q)`` (linear interpolation) of a 1-D array of finite values.
+
+    The two order statistics it needs are found by value: a histogram of the values narrows them
+    to one bin (binning is monotonic, so ranks carry over), and a quickselect within that bin
+    settles them, a few branch-free passes instead of a quickselect over everything."""
+    n = a.size
+    pos = q * (n - 1)
+    k = int(pos)
+    lo = hi = np.float64(a[0])
+    for t in range(n):
+        lo = min(lo, np.float64(a[t]))
+        hi = max(hi, np.float64(a[t]))
+    if lo == hi:
+        return lo + (pos - k) * (lo - lo)
+    bins = 1024
+    scale = bins / (hi - lo)
+    counts = np.zeros(bins, np.int64)
+    for t in range(n):
+        counts[min(int((np.float64(a[t]) - lo) * scale), bins - 1)] += 1
+    below, b = 0, 0
+    while below + counts[b] <= k:  # the bin holding rank k
+        below += counts[b]
+        b += 1
+    work = np.empty(counts[b])
+    above = np.inf  # the smallest value in a higher bin
+    m = 0
+    for t in range(n):
+        v = np.float64(a[t])
+        c = min(int((v - lo) * scale), bins - 1)
+        if c == b:
+            work[m] = v
+            m += 1
+        elif c > b and v < above:
+            above = v
+    v_lo, v_hi = _select(work, k - below)
+    if k - below + 1 == m:  # rank k is the bin's last: rank k + 1 is in a higher bin, if any
+        v_hi = above if k + 1 < n else v_lo
     return v_lo + (pos - k) * (v_hi - v_lo)
 
 
@@ -87,7 +123,8 @@ def _fit_plane(vals: np.ndarray, xy: np.ndarray, pinv: np.ndarray):
     n = vals.size
     c = np.zeros(3)
     for k in range(3):
-        c[k] = (pinv[k] * vals).sum()
+        for i in range(n):  # (pinv[k] * vals).sum(), in the same order
+            c[k] += pinv[k, i] * vals[i]
     resid = np.empty(n)
     for refit in (True, False):
         for i in range(n):
@@ -95,18 +132,22 @@ def _fit_plane(vals: np.ndarray, xy: np.ndarray, pinv: np.ndarray):
         cut = _quantile(resid, 0.67) + 1e-6
         if not refit:
             break
-        # Normal equations over the kept values: a 3x3 symmetric system.
-        ata = np.zeros((3, 3))
-        atb = np.zeros(3)
-        row = np.empty(3)
+        # Normal equations over the kept values (rows [1, x, y]): a 3x3 symmetric system.
+        s1 = sx = sy = sxx = sxy = syy = sv = sxv = syv = 0.0
         for i in range(n):
             if resid[i] <= cut:
-                row[0], row[1], row[2] = 1.0, xy[0, i], xy[1, i]
-                for r in range(3):
-                    atb[r] += row[r] * vals[i]
-                    for q in range(3):
-                        ata[r, q] += row[r] * row[q]
-        c = _solve3(ata, atb)
+                x, y, v = xy[0, i], xy[1, i], vals[i]
+                s1 += 1.0
+                sx += x
+                sy += y
+                sxx += x * x
+                sxy += x * y
+                syy += y * y
+                sv += v
+                sxv += x * v
+                syv += y * v
+        ata = np.array([[s1, sx, sy], [sx, sxx, sxy], [sy, sxy, syy]])
+        c = _solve3(ata, np.array([sv, sxv, syv]))
     kept = resid[resid <= cut]
     return c[0], c[1], c[2], _quantile(kept, 0.5) * 1.4826 + 1.0
 
