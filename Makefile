@@ -6,19 +6,32 @@ SHARED ?= ../shared
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: setup dev data demo test lint bench model browser clean
+.PHONY: setup dev data demo test lint bench model browser clean compiler
 
 setup: $(STAMP) data
 
 # torch is installed first, pinned, so pip takes the CPU build on disk instead of a CUDA one.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/garment/_convert.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
+	@$(MAKE) --no-print-directory compiler
 	$(BIN)/pip install -q -e .
-	@echo "compiling the conversion kernels (numba, once; cached on disk)"
-	$(BIN)/python -c "import garment.convert_kernels"
 	touch $@
+
+# The conversion kernel (src/garment/_convert.c) is compiled at install: a C compiler and
+# Python's headers, from Debian when root, else the command that installs them.
+compiler:
+	@if ! command -v cc >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; \
+		else echo "garment compiles a C kernel at install: install a C compiler (apt-get install gcc)"; exit 1; fi; \
+	fi
+	@if ! $(PYTHON) -c "import os, sysconfig, sys; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))"; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dev; \
+		else echo "garment compiles a C kernel at install: install Python's headers (apt-get install python3-dev)"; exit 1; fi; \
+	fi
 
 # Fashion-MNIST: present and verified, else Debian's package when root, else the three ways.
 data: $(STAMP)
@@ -69,4 +82,4 @@ model: setup
 	else echo "note: $(SHARED)/realphotos-dev absent; real-photo metrics not recorded"; fi
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache src/garment/*.so

@@ -196,25 +196,26 @@ def test_two_framings_crop_and_frame() -> None:
 
 
 def test_compiled_quantile_matches_numpy() -> None:
-    from garment.convert_kernels import _quantile
+    from garment._convert import quantile
 
     rng = np.random.default_rng(0)
-    for n in (1, 2, 3, 10, 257, 1736):
-        for a in (rng.random(n), rng.integers(0, 9, n).astype(np.float32)):  # float64; float32 with ties
+    for n in (1, 2, 3, 10, 257, 1736, 5000):
+        for a in (rng.random(n), rng.integers(0, 9, n).astype(np.float64), np.full(n, 63.75)):  # ties
             for q in (0.0, 0.5, 0.67, 0.99, 1.0):
-                assert _quantile(a, q) == pytest.approx(float(np.quantile(a, q)), rel=1e-6, abs=1e-9)
+                assert quantile(a, q) == pytest.approx(float(np.quantile(a, q)), rel=1e-9, abs=1e-12)
 
 
 def test_background_fit_ignores_a_product_touching_the_border() -> None:
-    from garment import convert_kernels
+    from garment._convert import analyse
     from garment.convert import _border
 
     h, w = 120, 90
     yy, xx = np.mgrid[0:h, 0:w]
     g = np.clip(200 + 30 * xx / w - 20 * yy / h, 0, 255).astype(np.uint8)  # a lit gradient studio
     g[40:h, 30:60] = 20  # a dark product reaching the bottom edge
-    inten, diff, mask, rows, cols, noise = convert_kernels._analyse(
-        g, *_border(h, w, 4), True, 1.0, 0.0, 14.0, 4.0)
+    inten, diff = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+    mask, rows, cols = np.empty((h, w), bool), np.empty(h, np.int64), np.empty(w, np.int64)
+    noise = analyse(g, *_border(h, w, 4), True, 1.0, 0.0, 14.0, 4.0, inten, diff, mask, rows, cols)
     assert noise < 2.0  # the gradient is modelled, the product's border pixels are outliers
     assert mask[40:, 30:60].all() and not mask[:35].any() and not mask[:, :25].any()
     assert rows[:40].sum() == 0 and cols[30:60].min() == h - 40
@@ -226,12 +227,12 @@ def test_compiled_render_is_pillows_resize_and_sharpen() -> None:
     UnsharpMask(radius 1, threshold 0), on random images of many shapes, scales and contents."""
     from PIL import ImageFilter
 
-    from garment import convert_kernels
-    from garment.convert import SHARPEN_RADIUS
+    from garment._convert import render
+    from garment.convert import SHARPEN_RADIUS, blur_constants
 
-    blur = convert_kernels.blur_constants(SHARPEN_RADIUS)
+    blur = blur_constants(SHARPEN_RADIUS)
     rng = np.random.default_rng(0)
-    for case in range(400):
+    for case in range(1000):
         h, w = (int(v) for v in rng.integers(1, 170, 2))
         if case % 2:  # smooth content, like a product
             a = np.clip(np.cumsum(rng.normal(0, 9, (h, w)), 1) + 128, 0, 255).astype(np.uint8)
@@ -247,5 +248,21 @@ def test_compiled_render_is_pillows_resize_and_sharpen() -> None:
         want = np.zeros((size, size), np.uint8)
         want[(size - nh) // 2 : (size - nh) // 2 + nh, (size - nw) // 2 : (size - nw) // 2 + nw] = small
         got = np.full((size, size), 7, np.uint8)
-        convert_kernels._render(a, got, fill, percent, *blur)
+        render(a, got, fill, percent, *blur)
         assert np.array_equal(got, want), (case, (h, w), (nh, nw), percent)
+
+
+def test_kernel_refuses_inconsistent_arrays() -> None:
+    from garment._convert import convert as kernel
+    from garment.convert import DEFAULT_RECIPE, _border
+
+    g = np.full((40, 30), 255, np.uint8)
+    params, framings, size = DEFAULT_RECIPE.kernel_args
+    out = np.empty((len(framings), size, size), np.uint8)
+    idx, xy, pinv = _border(40, 30, 2)
+    with pytest.raises(ValueError, match="shapes"):
+        kernel(g, 1, idx, xy, pinv, params[:-1], framings, out)
+    with pytest.raises(ValueError, match="border index"):
+        kernel(g, 2, idx, xy, pinv, params, framings, out)  # indices of the unreduced image
+    with pytest.raises(TypeError):
+        kernel(g.astype(np.float32), 1, idx, xy, pinv, params, framings, out)

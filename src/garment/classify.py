@@ -536,8 +536,7 @@ class Classifier:
             # Imported once in the server rather than once per worker.
             # Not openvino: it starts threads on import, and a fork of a threaded server hangs.
             runtime = [] if self.spec.kind == "openvino" else [RUNTIME_MODULES[self.spec.kind]]
-            ctx.set_forkserver_preload(["__main__", "garment.classify", "garment.convert",
-                                        "garment.convert_kernels", *runtime])
+            ctx.set_forkserver_preload(["__main__", "garment.classify", "garment.convert", *runtime])
         pending: deque[tuple[list[str], Future[Any]]] = deque()
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                  initargs=(self.spec,)) as pool:

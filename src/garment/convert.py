@@ -12,8 +12,9 @@ product is a tight crop on pixels that differ from that background, intensity is
 "darkness relative to the local background" (white products on white do not vanish:
 their silhouette gets a floor), and the result is stretched like Fashion-MNIST's. JPEGs are
 decoded at reduced scale (Pillow's ``draft`` scale, by libjpeg-turbo through simplejpeg where
-it applies) so no full-resolution work is done; the per-pixel passes run in compiled kernels
-(``garment.convert_kernels``).
+it applies) so no full-resolution work is done; everything after decoding runs as one call into
+a small C kernel (``garment/_convert.c``: the per-pixel passes, the crop, and Pillow's bilinear
+resize and unsharp mask reproduced pixel for pixel).
 
 A recipe (name, version, params) pins every constant; a model records the recipe it was
 trained with, and classification converts with exactly that recipe.
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from garment import _convert  # the compiled kernel (garment/_convert.c)
 from garment.errors import GarmentError
 
 try:  # libjpeg-turbo without Pillow's Python layer; Pillow decodes everything when absent
@@ -75,20 +77,44 @@ class Recipe:
 
     @functools.cached_property
     def kernel_args(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """The recipe as ``convert_kernels.convert`` takes it: (parameter vector, framing codes,
-        output size); computed once per Recipe."""
-        from garment import convert_kernels as kernels
+        """The recipe as the compiled kernel takes it: (parameter vector in KERNEL_PARAMS' order,
+        framing codes, output size); computed once per Recipe."""
+        blur_r, blur_ww, blur_fw = blur_constants(SHARPEN_RADIUS)
+        values = {
+            "dark": self.get("intensity") != "abs", "lighter_weight": self.get("lighter_weight"),
+            "noise_floor_k": self.get("noise_floor_k"), "min_contrast": self.get("min_contrast"),
+            "noise_k": self.get("noise_k"), "trim_fraction": self.get("trim_fraction"),
+            "split_pairs": bool(self.get("split_pairs")), "silhouette_floor": self.get("silhouette_floor"),
+            "stretch_q": float(self.get("stretch_percentile")) / 100.0, "fill": self.get("fill"),
+            "sharpen_percent": int(self.get("sharpen_percent")), "blur_r": blur_r, "blur_ww": blur_ww,
+            "blur_fw": blur_fw,
+        }
+        vector = np.array([float(values[name]) for name in KERNEL_PARAMS])
+        codes = np.array([FRAMING_CODES[f] for f in self.get("framings")], np.int64)
+        return vector, codes, int(self.get("size"))
 
-        blur_r, blur_ww, blur_fw = kernels.blur_constants(SHARPEN_RADIUS)
-        vector = kernels.params(
-            dark=self.get("intensity") != "abs", lighter_weight=self.get("lighter_weight"),
-            noise_floor_k=self.get("noise_floor_k"), min_contrast=self.get("min_contrast"),
-            noise_k=self.get("noise_k"), trim_fraction=self.get("trim_fraction"),
-            split_pairs=bool(self.get("split_pairs")), silhouette_floor=self.get("silhouette_floor"),
-            stretch_q=float(self.get("stretch_percentile")) / 100.0, fill=self.get("fill"),
-            sharpen_percent=int(self.get("sharpen_percent")), blur_r=blur_r, blur_ww=blur_ww, blur_fw=blur_fw)
-        codes = [kernels.CROP if f == "crop" else kernels.FRAME for f in self.get("framings")]
-        return vector, np.array(codes, np.int64), int(self.get("size"))
+
+#: The compiled kernel's parameter vector, in order (garment/_convert.c's enum).
+KERNEL_PARAMS = ("dark", "lighter_weight", "noise_floor_k", "min_contrast", "noise_k", "trim_fraction",
+                 "split_pairs", "silhouette_floor", "stretch_q", "fill", "sharpen_percent",
+                 "blur_r", "blur_ww", "blur_fw")
+#: The kernel's framing codes.
+FRAMING_CODES = {"crop": 0, "frame": 1}
+
+
+def blur_constants(radius: float, passes: int = 3) -> tuple[int, int, int]:
+    """Pillow's box-blur parameters for a Gaussian of ``radius`` made of ``passes`` box blurs:
+    (whole radius, weight of the window's pixels, weight of the next one on each side), in 24-bit
+    fixed point, computed in float32 as Pillow's C does."""
+    f = np.float32
+    sigma2 = f(f(radius) * f(radius)) / f(passes)
+    length = f(np.sqrt(12.0 * float(sigma2) + 1.0))
+    whole = f(np.floor((float(length) - 1.0) / 2.0))
+    a = f(f(f(2) * whole + f(1)) * f(whole * f(whole + f(1)) - f(3) * sigma2))
+    a = f(a / f(f(6) * f(sigma2 - f(whole + f(1)) * f(whole + f(1)))))
+    box = f(whole + a)
+    ww = int(f(16777216) / f(box * f(2) + f(1)))
+    return int(box), ww, (16777216 - (int(box) * 2 + 1) * ww) // 2
 
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -301,7 +327,7 @@ def _border(h: int, w: int, band: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     xy = np.stack([xs / w, ys / h])
     design_t = np.stack([np.ones(len(xs)), xy[0], xy[1]])
     pinv = np.ascontiguousarray(np.linalg.solve(design_t @ design_t.T, design_t))
-    return idx, xy, pinv  # writable: the compiled kernel takes plain arrays (never written)
+    return idx, xy, pinv
 
 
 def convert(src: str | Path | bytes | Image.Image, recipe: Recipe | dict[str, Any] | None = None) -> np.ndarray:
@@ -329,9 +355,10 @@ def convert_views(src: str | Path | bytes | Image.Image,
         g = np.array(img.resize((max(4, w), max(4, h)), Image.Resampling.NEAREST))
         factor, (h, w) = 1, g.shape
     band = max(1, int(round(min(h, w) * r.get("border"))))
-    from garment import convert_kernels as kernels  # compiled on first use (numba), then cached
-
-    return kernels.convert(g, factor, *_border(h, w, band), *r.kernel_args)
+    params, framings, size = r.kernel_args
+    views = np.empty((len(framings), size, size), np.uint8)
+    _convert.convert(g, factor, *_border(h, w, band), params, framings, views)
+    return views
 
 
 def convert_many(sources: list[Any],
