@@ -272,7 +272,7 @@ def _decode_jpeg(data: bytes, draft_size: int) -> np.ndarray | None:
         h, w, colorspace, _ = _simplejpeg.decode_jpeg_header(data)
         if colorspace not in ("Gray", "YCbCr") or w * h > MAX_PIXELS or w < 1 or h < 1:
             return None
-        if data.find(b"Exif\x00\x00", 0, 65536) >= 0 and _exif_orientation(data) != 1:
+        if _exif_orientation(data) != 1:
             return None
         # Pillow's draft: the largest power-of-two reduction keeping the request's size.
         req_w, req_h = _draft_request(w, h, draft_size)
@@ -287,10 +287,35 @@ def _decode_jpeg(data: bytes, draft_size: int) -> np.ndarray | None:
 
 
 def _exif_orientation(data: bytes) -> int:
+    """The JPEG's EXIF orientation (1: upright, also when it has no EXIF); 0 when unreadable."""
+    exif = _exif_segment(data)
+    if exif is None:
+        return 1
     try:
-        return int(Image.open(io.BytesIO(data)).getexif().get(0x0112, 1))
+        tags = Image.Exif()
+        tags.load(exif)
+        return int(tags.get(0x0112, 1))
     except Exception:  # noqa: BLE001 - unreadable EXIF: let the Pillow path decide
         return 0
+
+
+def _exif_segment(data: bytes) -> bytes | None:
+    """The EXIF payload of a JPEG's APP1 segment, found by walking the segments before the image
+    data (a few, each announcing its length), or None."""
+    pos, end = 2, min(len(data), 1 << 16)
+    while pos + 4 <= end and data[pos] == 0xFF:
+        marker, length = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xFF:  # a fill byte before the marker
+            pos += 1
+            continue
+        if marker == 0xDA:  # start of scan: no more header segments
+            return None
+        if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            return data[pos + 4 : pos + 2 + length]
+        pos += 2 + length
+    # Not a clean run of segments up to the image data: look for EXIF anywhere in the header.
+    found = data.find(b"Exif\x00\x00", 0, end)
+    return data[found:] if found >= 0 else None
 
 
 def _to_l(img: Image.Image) -> Image.Image:
