@@ -561,24 +561,28 @@ class Classifier:
     def _predictions(
         self, names: list[str], errors: list[str | None], probs: np.ndarray, score: np.ndarray
     ) -> list[Prediction]:
+        # Per chunk, not per image: the ranking, the in-scope test and the numbers as Python floats.
+        top, top_p = [], []
+        if probs.size:  # else every item failed
+            ranks = np.argsort(-probs, axis=1, kind="stable")[:, :3]
+            top, top_p = ranks.tolist(), np.take_along_axis(probs, ranks, 1).tolist()
+        in_scope, scores = (score >= self.threshold).tolist(), score.tolist()
         out = []
         for i, (name, err) in enumerate(zip(names, errors, strict=True)):
             if err is not None:
                 out.append(Prediction(name, None, None, None, None, "error", err))
                 continue
-            p = probs[i]
-            top = np.argsort(-p, kind="stable")[:3]
-            best = int(top[0])
-            in_scope = bool(score[i] >= self.threshold)
+            (best, *_), ps = top[i], top_p[i]
+            ok = in_scope[i]
             out.append(Prediction(
                 path=name,
-                label=self.classes[best] if in_scope else OTHER,
-                label_index=best if in_scope else OTHER_INDEX,
-                confidence=round(float(p[best]), 4),
-                top3="|".join(f"{self.classes[j]}:{p[j]:.2f}" for j in top),
+                label=self.classes[best] if ok else OTHER,
+                label_index=best if ok else OTHER_INDEX,
+                confidence=round(ps[0], 4),
+                top3="|".join(f"{self.classes[j]}:{q:.2f}" for j, q in zip(top[i], ps, strict=True)),
                 status="ok",
-                score=float(score[i]),
-                probs=p,
+                score=scores[i],
+                probs=probs[i],
             ))
         return out
 
