@@ -54,9 +54,10 @@ ONNX_OPSET = 17
 HEAD_VERSION = 2
 CACHE_DIR = Path.home() / ".cache" / "garment" / "onnx"
 #: With ``workers=0`` (automatic), fewer images than this are classified in-process:
-#: starting worker processes (about a second: a fork server, then OpenVINO in each) costs
-#: more than a second core saves below roughly a thousand photos.
-IN_PROCESS_BELOW = 1000
+#: starting worker processes (about 0.4 s: a fork server, then OpenVINO in each) costs more
+#: than a second core saves below about 700 photos (measured: 564 photos 0.72 s in-process
+#: against 0.81-0.99 s with two workers; 1,000 photos 1.20-1.33 s against 0.97-0.99 s).
+IN_PROCESS_BELOW = 700
 #: Images per OpenVINO inference: one static shape, compiled once (no per-shape work for a
 #: run's last, shorter chunk), small enough that a batch's activations stay in a core's cache
 #: (measured: 32 images a call run the network ~15% faster than 256).
