@@ -97,7 +97,8 @@ def stage_costs(photos: list[Path], model_dir: Path) -> dict[str, float]:
 
     spec = Classifier.load(model_dir).spec
     data = [p.read_bytes() for p in photos]
-    draft = int(get_recipe(spec.recipe or None).get("draft_size"))
+    recipe = get_recipe(spec.recipe or None)  # resolved once, as a worker does per chunk
+    draft = int(recipe.get("draft_size"))
 
     def best(fn: Any, n: int) -> float:
         fn()  # warm: compiled kernels, the engine's first shape
@@ -109,8 +110,8 @@ def stage_costs(photos: list[Path], model_dir: Path) -> dict[str, float]:
         return min(times) / n * 1e3
 
     out = {"decode": best(lambda: [open_image(d, draft) for d in data], len(data))}
-    out["convert"] = best(lambda: [convert_views(d, spec.recipe) for d in data], len(data))
-    views = np.stack([convert_views(d, spec.recipe) for d in data[:256]])
+    out["convert"] = best(lambda: [convert_views(d, recipe) for d in data], len(data))
+    views = np.stack([convert_views(d, recipe) for d in data[:256]])
     for kind in ("openvino", "onnx"):
         if importlib.util.find_spec(RUNTIME_MODULES[kind]) is None:
             continue  # not installed here
