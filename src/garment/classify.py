@@ -271,7 +271,6 @@ class Engine:
             probs_t, score_t = self.head(torch.from_numpy(x))
         return probs_t.numpy(), score_t.numpy()
 
-
     def _openvino_request(self, views: int) -> Any:
         """The inference request for ``views`` views per image, compiled on first use for a
         static shape (OPENVINO_BATCH, views, 28, 28)."""

@@ -33,8 +33,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from garment import _convert  # the compiled kernel (garment/_convert.c)
 from garment.errors import GarmentError
+
+try:  # the compiled kernel (garment/_convert.c), built when garment is installed
+    from garment import _convert
+except ImportError as exc:  # pragma: no cover - a source tree that was never installed
+    raise ImportError(f"garment's conversion kernel is not built ({exc}); install garment with "
+                      "`pip install -e .` (or `make setup`), which compiles it with the C compiler") from exc
 
 try:  # libjpeg-turbo without Pillow's Python layer; Pillow decodes everything when absent
     import simplejpeg as _simplejpeg
