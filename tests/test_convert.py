@@ -256,7 +256,7 @@ def test_compiled_render_is_pillows_resize_and_sharpen() -> None:
 
 def test_kernel_refuses_inconsistent_arrays() -> None:
     from garment._convert import convert as kernel
-    from garment.convert import DEFAULT_RECIPE, _border
+    from garment.convert import DEFAULT_RECIPE, KERNEL_PARAMS, _border
 
     g = np.full((40, 30), 255, np.uint8)
     params, framings, size = DEFAULT_RECIPE.kernel_args
@@ -268,3 +268,10 @@ def test_kernel_refuses_inconsistent_arrays() -> None:
         kernel(g, 2, idx, xy, pinv, params, framings, out)  # indices of the unreduced image
     with pytest.raises(TypeError):
         kernel(g.astype(np.float32), 1, idx, xy, pinv, params, framings, out)
+    big = params.copy()
+    big[KERNEL_PARAMS.index("fill")] = 1.5  # get_recipe refuses such a recipe; the kernel too
+    with pytest.raises(ValueError, match="larger than its output"):
+        kernel(np.pad(np.zeros((10, 10), np.uint8), 15, constant_values=255), 1, *_border(40, 40, 2), big,
+               np.array([0]), out[:1])
+    with pytest.raises(GarmentError, match="fill"):
+        get_recipe({"name": "garment-fmnist", "version": 1, "params": {"fill": 1.5}})

@@ -554,6 +554,9 @@ HOT static int sharpen(uint8_t *img, idx_t h, idx_t w, int percent, idx_t r, uin
     return 0;
 }
 
+/* Errors: out of memory, or a render larger than its output (a recipe's fill over 1). */
+enum { OK = 0, NO_MEMORY = -1, TOO_LARGE = -2 };
+
 /* Resize val8 (ch, cw) so its longest edge spans fill of out's side, sharpen, centre on black. */
 static int render(const uint8_t *val8, idx_t ch, idx_t cw, uint8_t *out, idx_t size, double fill, int percent,
                   idx_t r, uint32_t ww, uint32_t fw) {
@@ -561,16 +564,17 @@ static int render(const uint8_t *val8, idx_t ch, idx_t cw, uint8_t *out, idx_t s
     idx_t nw = (idx_t)rint((double)cw * scale), nh = (idx_t)rint((double)ch * scale); /* half to even */
     nw = nw < 1 ? 1 : nw;
     nh = nh < 1 ? 1 : nh;
+    if (nw > size || nh > size) return TOO_LARGE;
     uint8_t *small = malloc((size_t)(nh * nw));
     if (!small || resize(val8, ch, cw, nh, nw, small) || (percent && sharpen(small, nh, nw, percent, r, ww, fw))) {
         free(small);
-        return -1;
+        return NO_MEMORY;
     }
     memset(out, 0, (size_t)(size * size));
     const idx_t oy = (size - nh) / 2, ox = (size - nw) / 2;
     for (idx_t y = 0; y < nh; y++) memcpy(out + (oy + y) * size + ox, small + y * nw, (size_t)nw);
     free(small);
-    return 0;
+    return OK;
 }
 
 /* ------------------------------------------------------------------ the conversion */
@@ -630,10 +634,10 @@ static int convert(const uint8_t *g, idx_t h, idx_t w, idx_t factor, const int64
         const int crop = framings[v] == CROP;
         const idx_t y0 = crop ? box[0] : 0, y1 = crop ? box[1] : h, x0 = crop ? box[2] : 0, x1 = crop ? box[3] : w;
         to8(inten, w, gain, y0, y1, x0, x1, val8);
-        if (render(val8, y1 - y0, x1 - x0, views + v * size * size, size, crop ? p[FILL] : 1.0, percent, r, ww, fw))
-            goto done;
+        err = render(val8, y1 - y0, x1 - x0, views + v * size * size, size, crop ? p[FILL] : 1.0, percent, r, ww, fw);
+        if (err) goto done;
     }
-    err = 0;
+    err = OK;
 done:
     free(reduced), free(inten), free(diff), free(mask), free(rows), free(cols), free(val8);
     return err;
@@ -676,7 +680,8 @@ static PyObject *py_convert(PyObject *self, PyObject *args) {
     ++got;
     const idx_t h = b[0].shape[0], w = b[0].shape[1], n = b[1].shape[0], size = b[6].shape[1];
     if (h < 1 || w < 1 || factor < 1 || n < 1 || b[2].shape[0] != 2 || b[2].shape[1] != n || b[3].shape[0] != 3 ||
-        b[3].shape[1] != n || b[4].shape[0] != N_PARAMS || b[6].shape[0] != b[5].shape[0] || b[6].shape[2] != size) {
+        b[3].shape[1] != n || b[4].shape[0] != N_PARAMS || b[6].shape[0] != b[5].shape[0] || b[6].shape[2] != size ||
+        size < 1 || ((double *)b[4].buf)[BLUR_R] < 0) {
         PyErr_SetString(PyExc_ValueError, "convert: inconsistent array shapes");
         goto done;
     }
@@ -692,7 +697,8 @@ static PyObject *py_convert(PyObject *self, PyObject *args) {
     err = convert(b[0].buf, h, w, factor, idx, b[2].buf, b[3].buf, n, b[4].buf, b[5].buf, b[5].shape[0],
                   b[6].buf, size);
     Py_END_ALLOW_THREADS
-    if (err) PyErr_NoMemory();
+    if (err == TOO_LARGE) PyErr_SetString(PyExc_ValueError, "convert: the render is larger than its output (fill over 1)");
+    else if (err) PyErr_NoMemory();
     else result = Py_NewRef(Py_None);
 done:
     for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
@@ -715,6 +721,14 @@ static PyObject *py_analyse(PyObject *self, PyObject *args) {
     for (; got < 9; got++)
         if (get(o[got], &b[got], nd[got], sz[got], kinds[got], wr[got], "analyse") < 0) goto done;
     const idx_t h = b[0].shape[0], w = b[0].shape[1], n = b[1].shape[0];
+    int ok = h >= 1 && w >= 1 && n >= 1 && b[2].shape[0] == 2 && b[2].shape[1] == n && b[3].shape[0] == 3 &&
+             b[3].shape[1] == n && b[7].shape[0] == h && b[8].shape[0] == w;
+    for (int i = 4; i < 7; i++) ok = ok && b[i].shape[0] == h && b[i].shape[1] == w;
+    for (idx_t i = 0; ok && i < n; i++) ok = ((int64_t *)b[1].buf)[i] >= 0 && ((int64_t *)b[1].buf)[i] < h * w;
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "analyse: inconsistent array shapes or border indices");
+        goto done;
+    }
     double noise;
     if (analyse(b[0].buf, h, w, b[1].buf, b[2].buf, b[3].buf, n, dark, lw, nfk, minc, nk, b[4].buf, b[5].buf, b[6].buf,
                 b[7].buf, b[8].buf, &noise))
@@ -740,9 +754,13 @@ static PyObject *py_render(PyObject *self, PyObject *args) {
         return NULL;
     }
     PyObject *result = NULL;
-    if (bo.shape[0] != bo.shape[1]) PyErr_SetString(PyExc_ValueError, "render: out must be square");
-    else if (render(bv.buf, bv.shape[0], bv.shape[1], bo.buf, bo.shape[0], fill, percent, r, (uint32_t)ww, (uint32_t)fw))
-        PyErr_NoMemory();
+    int err = OK;
+    if (bo.shape[0] != bo.shape[1] || bo.shape[0] < 1 || bv.shape[0] < 1 || bv.shape[1] < 1 || r < 0)
+        PyErr_SetString(PyExc_ValueError, "render: need a non-empty image, a square output and a radius >= 0");
+    else if ((err = render(bv.buf, bv.shape[0], bv.shape[1], bo.buf, bo.shape[0], fill, percent, r, (uint32_t)ww,
+                           (uint32_t)fw)) == TOO_LARGE)
+        PyErr_SetString(PyExc_ValueError, "render: the render is larger than its output (fill over 1)");
+    else if (err) PyErr_NoMemory();
     else result = Py_NewRef(Py_None);
     PyBuffer_Release(&bv);
     PyBuffer_Release(&bo);

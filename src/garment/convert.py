@@ -181,6 +181,9 @@ def get_recipe(spec: Recipe | dict[str, Any] | None) -> Recipe:
     framings = spec.get("params", {}).get("framings", DEFAULT_PARAMS["framings"])
     if not framings or set(framings) - {"crop", "frame"}:
         raise GarmentError(f"recipe framings {framings!r} invalid; use one or both of 'crop', 'frame'")
+    fill = spec.get("params", {}).get("fill", DEFAULT_PARAMS["fill"])
+    if not 0 < fill <= 1:
+        raise GarmentError(f"recipe fill {fill!r} invalid; use a fraction of the output's side in (0, 1]")
     return Recipe(name, version, dict(spec.get("params", {})))
 
 
