@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from garment.convert import DEFAULT_RECIPE, ConversionError, convert, get_recipe
+from garment.convert import DEFAULT_RECIPE, ConversionError, convert, convert_views, get_recipe
 from garment.errors import GarmentError
 
 
@@ -275,3 +275,15 @@ def test_kernel_refuses_inconsistent_arrays() -> None:
                np.array([0]), out[:1])
     with pytest.raises(GarmentError, match="fill"):
         get_recipe({"name": "garment-fmnist", "version": 1, "params": {"fill": 1.5}})
+
+
+def test_crop_on_no_product_pixel_gives_a_blank_view() -> None:
+    """A row and a column that qualify for the crop only through separate strokes meet on an empty
+    pixel: the "pair" split of that 1x1 crop leaves nothing, and the crop view is blank."""
+    g = np.full((40, 40), 255, np.uint8)
+    g[20, 5:16] = 0  # a horizontal stroke: row 20 qualifies
+    g[5:16, 30] = 0  # a vertical stroke: column 30 qualifies; (20, 30) itself is background
+    recipe = {"name": "garment-fmnist", "version": 1,
+              "params": {"trim_fraction": 0.05, "framings": ["crop", "frame"]}}
+    crop, frame = convert_views(Image.fromarray(g), recipe)
+    assert crop.max() == 0 and frame.max() > 0

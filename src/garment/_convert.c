@@ -6,9 +6,10 @@
    reproduced pixel for pixel (its box reduce, 22-bit fixed-point passes, three-pass box-blur
    Gaussian).
 
-   Arithmetic is that of the NumPy formulation the module replaces: float32 per pixel, float64 for
-   the fit and the quantiles. It is compiled without contraction of multiply-adds (-ffp-contract=off)
-   so every operation rounds as written; tests compare it with Pillow and with reference outputs.
+   Arithmetic: float32 per pixel, float64 for the fit and the quantiles, each operation in the
+   order written here; it is compiled without contraction of multiply-adds (-ffp-contract=off), so
+   the results do not depend on the CPU or the compiler's vector width. Tests compare the renders
+   with Pillow's and the quantiles with NumPy's.
 
    Python API (buffers: NumPy arrays, C-ordered):
      convert(g, factor, idx, xy, pinv, params, framings, out)
@@ -159,6 +160,7 @@ static int fit_plane(const double *vals, const double *xs, const double *ys, con
     for (int refit = 1; refit >= 0; refit--) {
         for (idx_t i = 0; i < n; i++) resid[i] = fabs(vals[i] - (c[0] + c[1] * xs[i] + c[2] * ys[i]));
         cut = quantile(resid, n, 0.67) + 1e-6;
+        if (isnan(cut)) break; /* out of memory */
         if (!refit) break;
         /* Normal equations over the kept values (rows [1, x, y]): a 3x3 symmetric system. */
         double s1 = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0, sv = 0, sxv = 0, syv = 0;
@@ -190,9 +192,9 @@ static int fit_plane(const double *vals, const double *xs, const double *ys, con
     idx_t kept = 0;
     for (idx_t i = 0; i < n; i++)
         if (resid[i] <= cut) resid[kept++] = resid[i];
-    *noise = quantile(resid, kept, 0.5) * 1.4826 + 1.0;
+    *noise = isnan(cut) ? NAN : quantile(resid, kept, 0.5) * 1.4826 + 1.0;
     free(resid);
-    return 0;
+    return isnan(*noise) ? -1 : 0;
 }
 
 /* Background plane from the border, then per pixel: the product intensity (darkness below the
@@ -315,6 +317,7 @@ HOT static float stretch(float *inten, const uint8_t *mask, idx_t h, idx_t w, co
     for (idx_t y = box[0]; y < box[1]; y++)
         for (idx_t x = box[2]; x < box[3]; x++) n_fg += mask[y * w + x];
     const idx_t n = n_fg ? n_fg : (box[1] - box[0]) * (box[3] - box[2]);
+    if (n == 0) return 1.0f; /* an empty crop (a "pair" split off nothing): nothing to stretch */
     double *fg = malloc(sizeof(double) * (size_t)n);
     if (!fg) return NAN;
     idx_t k = 0;
