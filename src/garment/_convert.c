@@ -36,8 +36,9 @@ enum { DARK, LIGHTER_WEIGHT, NOISE_FLOOR_K, MIN_CONTRAST, NOISE_K, TRIM_FRACTION
 enum { CROP = 0, FRAME = 1 };
 
 /* The per-pixel loops are compiled for AVX2 and AVX-512 as well, picked at load time by the CPU
-   (still without fused multiply-adds: -ffp-contract=off applies to every clone). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+   (still without fused multiply-adds: -ffp-contract=off applies to every clone, so all give the
+   same results; -DGARMENT_NO_CLONES builds the baseline alone, to check that). */
+#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__) && !defined(GARMENT_NO_CLONES)
 #define HOT __attribute__((target_clones("default", "avx2", "arch=x86-64-v4")))
 #else
 #define HOT
