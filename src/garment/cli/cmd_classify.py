@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from garment.classify import IN_PROCESS_BELOW
 from garment.cli import app
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ def classify_cmd(
         "--threshold", help="In-scope score below which the label is 'other'; "
                             "default: the threshold calibrated in the model file.")] = None,
     workers: Annotated[int, typer.Option(
-        "--workers", help="Worker processes; 0: one per CPU core.")] = 0,
+        "--workers", help="Worker processes; 0: one per CPU core (none, in this process, below "
+        f"{IN_PROCESS_BELOW} images); 1: this process.")] = 0,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", help="Images per inference batch.")] = 256,
     backend: Annotated[str, typer.Option(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from garment.classify import IN_PROCESS_BELOW
 from garment.cli import app
 
 
@@ -28,7 +29,8 @@ def evaluate_cmd(
     threshold: Annotated[float | None, typer.Option(
         "--threshold", help="Override the model's 'other' threshold.")] = None,
     workers: Annotated[int, typer.Option(
-        "--workers", help="Worker processes; 0: one per CPU core.")] = 0,
+        "--workers", help="Worker processes; 0: one per CPU core (none, in this process, below "
+        f"{IN_PROCESS_BELOW} images); 1: this process.")] = 0,
     backend: Annotated[str, typer.Option(
         "--backend", help="openvino (bf16 on CPUs with AVX-512 BF16 or AMX, else fp32), onnx (ONNX Runtime, "
                           "fp32), torch (fp32) or auto (the first installed).")] = "auto",
