@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml setup.py src/garment/_convert.c
 # The conversion kernel (src/garment/_convert.c) is compiled at install: a C compiler and
 # Python's headers, from Debian when root, else the command that installs them.
 compiler:
-	@if ! command -v cc >/dev/null 2>&1; then \
+	@cc="$${CC:-$$($(PYTHON) -c "import sysconfig; print((sysconfig.get_config_var('CC') or 'cc').split()[0])")}"; \
+	if ! command -v "$${cc%% *}" >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; \
 		else echo "garment compiles a C kernel at install: install a C compiler (apt-get install gcc)"; exit 1; fi; \
