@@ -52,6 +52,21 @@ def test_upsert_by_canonical_url_then_sku(tmp_path: Path) -> None:
         assert len(cat.images()) == 1
 
 
+def test_page_declaring_its_canonical_url_names_the_product(tmp_path: Path) -> None:
+    """Two pages of one sku, one declaring rel=canonical: the catalogue keeps its URLs whichever
+    the crawl reached first."""
+    declared = product(1, sources={"name": "jsonld", "canonical_url": "link"})
+    alt = product(1, url="http://shop.test/p/1/alt", canonical_url="http://shop.test/p/1/alt")
+    for order in ((alt, declared), (declared, alt)):
+        with Catalogue.open(tmp_path / str(len(order[0]["url"]))) as cat:
+            run = cat.start_run({})
+            pids = {cat.save_product(p, image(1), run)[0] for p in order}
+            rows = cat.products()
+            assert len(pids) == 1 and len(rows) == 1
+            assert (rows[0]["url"], rows[0]["canonical_url"]) == ("http://shop.test/p/1", "http://shop.test/p/1")
+            assert rows[0]["sources"]["canonical_url"] == "link"
+
+
 def test_done_urls_and_runs(tmp_path: Path) -> None:
     with Catalogue.open(tmp_path) as cat:
         r1 = cat.start_run({})

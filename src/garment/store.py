@@ -240,6 +240,11 @@ class Catalogue:
                                     "ORDER BY id LIMIT 1", (site, sku)).fetchone()
         return (None if row is None else int(row[0])), False
 
+    def _sources(self, pid: int) -> dict[str, Any]:
+        """Which layer gave each field of stored product ``pid``."""
+        row = self.conn.execute("SELECT sources FROM products WHERE id=?", (pid,)).fetchone()
+        return dict(json.loads(row[0] or "{}")) if row else {}
+
     def _upsert_product(self, p: dict[str, Any], run_id: int | None) -> int:
         canonical = p.get("canonical_url") or p["url"]
         site = site_of(canonical)
@@ -251,9 +256,16 @@ class Catalogue:
                       updated=_now())
         pid, by_url = self._find_product(canonical, site, p.get("sku"))
         if pid is not None and not by_url:
-            # The same sku under another URL: keep the URLs the product was stored under.
-            for key in ("url", "canonical_url"):
-                values.pop(key)
+            stored = self._sources(pid)
+            if (p.get("sources") or {}).get("canonical_url") != "link" or stored.get("canonical_url") == "link":
+                # The same sku under another URL: keep the URLs the product was stored under (unless
+                # only this page declares its canonical URL, so the crawl's order does not matter).
+                for key in ("url", "canonical_url"):
+                    values.pop(key)
+                sources = {k: v for k, v in (p.get("sources") or {}).items() if k != "canonical_url"}
+                if "canonical_url" in stored:
+                    sources["canonical_url"] = stored["canonical_url"]
+                values["sources"] = json.dumps(sources)
         if pid is None:
             values.update(first_run=run_id, created=values["updated"])
             cols = ", ".join(values)

@@ -243,12 +243,17 @@ def clean_images(urls: list[str], profile: SiteProfile | None = None) -> list[st
 
 def canonical_url(tree: Any, url: str) -> str:
     """The page's rel=canonical when it is on the same host, else ``url``; no fragment."""
+    return declared_canonical(tree, url) or url.split("#")[0]
+
+
+def declared_canonical(tree: Any, url: str) -> str | None:
+    """The page's rel=canonical when it declares one on its own host (no fragment), else None."""
     for href in tree.xpath("//link[translate(@rel, 'CANONICAL', 'canonical')='canonical']"
                            "/@href"):
         cand = urljoin(url, href.strip())
         if urlsplit(cand).hostname == urlsplit(url).hostname:
             return cand.split("#")[0]
-    return url.split("#")[0]
+    return None
 
 
 def page_noai(tree: Any) -> bool:
@@ -261,7 +266,8 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
     """The product a page describes, or None when no layer says it is a product page."""
     text = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
     tree = parse_html(text) if tree is None else tree
-    canonical = canonical_url(tree, url)
+    declared = declared_canonical(tree, url)
+    canonical = declared or url.split("#")[0]
     urls = {url.split("#")[0], canonical}
     layers: list[tuple[str, bool, dict[str, Any]]] = []
     crumbs: list[str] = []
@@ -281,6 +287,8 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
 
     product = Product(url=url, canonical_url=canonical, extractor=extractor,
                       noai=page_noai(tree))
+    if declared:  # the page names its canonical URL: it wins over pages of the same sku that do not
+        product.sources["canonical_url"] = "link"
     images: list[str] = []
     for name, _, fields in layers:
         for fld in FIELDS:
