@@ -114,7 +114,7 @@ def stage_costs(photos: list[Path], model_dir: Path) -> dict[str, float]:
 
     spec = Classifier.load(model_dir).spec
     data = [p.read_bytes() for p in photos]
-    recipe = get_recipe(spec.recipe or None)  # resolved once, as a worker does per chunk
+    recipe = get_recipe(spec.recipe or None)  # resolved once, as each worker's engine does
     draft = int(recipe.get("draft_size"))
 
     def best(fn: Any, n: int) -> float:

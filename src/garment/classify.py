@@ -229,13 +229,18 @@ class Engine:
     returns (probs (N, C), score (N,))."""
 
     def __init__(self, spec: EngineSpec) -> None:
+        from garment.convert import get_recipe
+
         self.spec = spec
+        # Resolved once per engine: the Recipe caches the conversion kernel's arguments.
+        self.recipe = get_recipe(spec.recipe or None)
+        self.views = len(self.recipe.get("framings"))
         if spec.kind == "openvino":
             self.core = _openvino().Core()
             self.precision = openvino_precision(self.core)
             # One compiled model per number of views (the recipe's; 1 for converted arrays).
             self.requests: dict[int, Any] = {}
-            self._openvino_request(_views(spec.recipe))
+            self._openvino_request(self.views)
         elif spec.kind == "onnx":
             import onnxruntime as ort
 
@@ -395,12 +400,11 @@ def _run_chunk(
 
     Failed items get zero rows; they are masked out by their error.
     """
-    from garment.convert import ConversionError, convert_views, get_recipe
+    from garment.convert import ConversionError, convert_views
 
     engine = engine or _ENGINE
     assert engine is not None, "worker not initialised"
-    recipe = get_recipe(engine.spec.recipe or None)  # once per chunk: it caches the kernel's arguments
-    v = len(recipe.get("framings"))
+    v = engine.views
     images = np.zeros((len(sources), v, 28, 28), dtype=np.uint8)
     errors: list[str | None] = []
     for i, src in enumerate(sources):
@@ -410,7 +414,7 @@ def _run_chunk(
                     raise ConversionError("unsupported", f"array of shape {src.shape}, not (28, 28) or ({v}, 28, 28)")
                 images[i] = src
             else:
-                images[i] = convert_views(src, recipe)
+                images[i] = convert_views(src, engine.recipe)
             errors.append(None)
         except ConversionError as exc:
             errors.append(f"{exc.reason}: {exc}")
