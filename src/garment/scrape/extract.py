@@ -241,11 +241,6 @@ def clean_images(urls: list[str], profile: SiteProfile | None = None) -> list[st
     return out
 
 
-def canonical_url(tree: Any, url: str) -> str:
-    """The page's rel=canonical when it is on the same host, else ``url``; no fragment."""
-    return declared_canonical(tree, url) or url.split("#")[0]
-
-
 def declared_canonical(tree: Any, url: str) -> str | None:
     """The page's rel=canonical when it declares one on its own host (no fragment), else None."""
     for href in tree.xpath("//link[translate(@rel, 'CANONICAL', 'canonical')='canonical']"
