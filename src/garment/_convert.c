@@ -664,6 +664,13 @@ static int get(PyObject *obj, Py_buffer *view, int ndim, Py_ssize_t itemsize, co
     return 0;
 }
 
+/* Whether every one of the n indices points inside an image of `size` pixels. */
+static int indices_within(const int64_t *idx, idx_t n, idx_t size) {
+    for (idx_t i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= size) return 0;
+    return 1;
+}
+
 #define U8 1, "B?"
 #define I64 8, "lq"
 #define F64 8, "d"
@@ -691,11 +698,10 @@ static PyObject *py_convert(PyObject *self, PyObject *args) {
     }
     const idx_t rh = (h - 1) / factor + 1, rw = (w - 1) / factor + 1;
     const int64_t *idx = b[1].buf;
-    for (idx_t i = 0; i < n; i++)
-        if (idx[i] < 0 || idx[i] >= rh * rw) {
-            PyErr_SetString(PyExc_ValueError, "convert: border index outside the reduced image");
-            goto done;
-        }
+    if (!indices_within(idx, n, rh * rw)) {
+        PyErr_SetString(PyExc_ValueError, "convert: border index outside the reduced image");
+        goto done;
+    }
     int err;
     Py_BEGIN_ALLOW_THREADS
     err = convert(b[0].buf, h, w, factor, idx, b[2].buf, b[3].buf, n, b[4].buf, b[5].buf, b[5].shape[0],
@@ -728,7 +734,7 @@ static PyObject *py_analyse(PyObject *self, PyObject *args) {
     int ok = h >= 1 && w >= 1 && n >= 1 && b[2].shape[0] == 2 && b[2].shape[1] == n && b[3].shape[0] == 3 &&
              b[3].shape[1] == n && b[7].shape[0] == h && b[8].shape[0] == w;
     for (int i = 4; i < 7; i++) ok = ok && b[i].shape[0] == h && b[i].shape[1] == w;
-    for (idx_t i = 0; ok && i < n; i++) ok = ((int64_t *)b[1].buf)[i] >= 0 && ((int64_t *)b[1].buf)[i] < h * w;
+    ok = ok && indices_within(b[1].buf, n, h * w);
     if (!ok) {
         PyErr_SetString(PyExc_ValueError, "analyse: inconsistent array shapes or border indices");
         goto done;
