@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import re
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,12 +20,15 @@ from PIL import Image
 
 from garment.errors import DataNotFoundError, GarmentError
 from garment.shop import (
+    CLASS_CATEGORIES,
     SCRIPT_NAME,
     SHOP_CATEGORIES,
     ShopConfig,
     category_label,
     start_shop,
 )
+from garment.shop_catalogue import BLIND_DEPARTMENTS, blind_department
+from garment.shop_pages import DISALLOWED
 
 
 def fetch(url: str, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
@@ -307,4 +312,125 @@ def test_cli_help():
     from garment.cli import app
 
     result = CliRunner().invoke(app, ["shop", "--help"])
-    assert result.exit_code == 0 and "--latency" in result.output
+    assert result.exit_code == 0 and "--latency" in result.output and "--blind" in result.output
+
+
+# (folder, label index, source_type, product_text): names and descriptions as a retailer writes
+# them, without a class word, so that a class word anywhere on the site can only be a leak.
+_BLIND_ROWS = [
+    ("ankle_boot", 9, "product_type_name=Boots", "Kobe Chelsea | Elastic gores and a loop at the back."),
+    ("sneaker", 7, "product_type_name=Sneakers", "Curtis MidCut | Padded collar, cushioned insole."),
+    ("dress", 3, "product_type_name=Dress", "Twister | Short and flared, in soft crepe."),
+    ("tshirt_top", 0, "Tshirts", "Roadster Men Grey Crew Neck"),
+    ("trouser", 1, "Track Pants", "Nike Women Navy Joggers"),
+    ("pullover", 2, "product_type_name=Sweater", "Cosy Knit | Ribbed cuffs and hem."),
+    ("bag", 8, "product_type_name=Bag", "Polly Shopper | Two handles and an inner pocket."),
+    ("other", -1, "Watches", "Titan Nova 40mm | Steel case with a mesh strap."),
+]
+
+
+def _crawl_everything(shop, limit: int = 400) -> tuple[dict[str, bytes], set[str]]:
+    """Every page and image the shop links to, from its home page, robots.txt and sitemap:
+    (URL -> body of each fetched URL, every URL seen in any link or attribute)."""
+    seen: set[str] = set()
+    bodies: dict[str, bytes] = {}
+    queue = [shop.url, shop.url + "robots.txt", shop.url + "sitemap.xml"]
+    while queue and len(bodies) < limit:
+        url = queue.pop()
+        if url in bodies:
+            continue
+        status, _, body = fetch(url)
+        assert status == 200, url
+        bodies[url] = body
+        if url.startswith(shop.image_url + "img/"):
+            continue
+        text = body.decode("utf-8").replace("&amp;", "&")
+        links = re.findall(r'(?:href|src)="([^"]+)"|content="(http[^"]+)"|<loc>([^<]+)</loc>'
+                           r'|Sitemap: (\S+)', text)
+        for link in (next(part for part in parts if part) for parts in links):
+            absolute = urllib.parse.urljoin(url, link)
+            if absolute.startswith((shop.url, shop.image_url)):
+                seen.add(absolute)
+                if not absolute.startswith(tuple(shop.url + p.lstrip("/") for p in DISALLOWED)):
+                    queue.append(absolute)
+    assert not queue, f"more than {limit} URLs"
+    return bodies, seen
+
+
+def test_blind_shop_never_names_the_class(tmp_path):
+    with (tmp_path / "labels.csv").open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["file", "label", "label_index", "retailer", "source_type", "width",
+                      "height", "product_text"])
+        for k, (folder, index, source, text) in enumerate(_BLIND_ROWS):
+            _photo(tmp_path / "images" / folder / f"{40711 + k}.jpg", "navy")
+            out.writerow([f"images/{folder}/{40711 + k}.jpg", folder, index, "Shop", source,
+                          120, 160, text])
+    with start_shop(ShopConfig(images=tmp_path, blind=True, per_page=3, seed=5)) as s:
+        bodies, seen = _crawl_everything(s)
+        products = {p.image_path.parent.name: p for p in s.products}
+        assert len(products) == len(_BLIND_ROWS)
+        # Pages and URLs: every product and every image is reachable from the site.
+        for p in s.products:
+            assert p.url in bodies and {*p.image_urls, p.thumb_url} <= seen | set(bodies)
+            assert all(u in bodies for u in p.image_urls)
+        site = "\n".join([*seen, *bodies,
+                          *(b.decode("utf-8") for u, b in bodies.items() if "/img/" not in u)])
+        for cart in ("Bag (0)", "Your bag", "Add to bag", "/bag.png"):  # the shopping bag
+            site = site.replace(cart, "")
+        image_bytes = b"".join(b for u, b in bodies.items() if "/img/" in u)
+        forbidden = {*CLASS_CATEGORIES, *(c for c in SHOP_CATEGORIES if c != "Accessories")}
+        for folder, _, source, _ in _BLIND_ROWS:
+            forbidden |= {folder, folder.replace("_", " "), folder.replace("_", "-"), source}
+        forbidden |= {"Shoes", "ankle", "boot", "T-shirt", "tshirt", "trouser",
+                      "pullover", "sweater", "sandal", "category"}
+        for word in sorted(forbidden):
+            pattern = re.compile(rf"(?<![a-z]){re.escape(word)}s?(?![a-z])", re.IGNORECASE)
+            assert not pattern.search(site), word
+            assert word.encode().lower() not in image_bytes.lower()
+        for word in ("T-shirts &amp; tops", "product_type_name"):
+            assert word not in site
+        # What the retailer wrote is on the product page, with a coarse department.
+        for folder, index, _, text in _BLIND_ROWS:
+            p = products[folder]
+            assert p.label_index == index  # the shop still knows the truth
+            name, _, description = text.partition(" | ")
+            page = bodies[p.url].decode("utf-8")
+            assert p.name == name and f"<h1>{name}</h1>" in page
+            assert (description or f"{name}.") in page
+            crumbs = next(b for b in jsonld_blocks(page) if b["@type"] == "BreadcrumbList")
+            assert [c["name"] for c in crumbs["itemListElement"]] == ["Home", p.department]
+            assert f'<a href="/{p.department.lower()}/"><span>{p.department}</span>' in page
+        departments = {folder: p.department for folder, p in products.items()}
+        assert departments["ankle_boot"] == departments["sneaker"] == "Footwear"
+        assert departments["bag"] == departments["other"] == "Accessories"
+        assert departments["tshirt_top"] == "Men" and departments["trouser"] == "Women"
+        assert {departments["dress"], departments["pullover"]} <= {"Women", "Men"}
+        # Listings by department only, paginated over every product of the department.
+        listings = {u.split("?")[0].removeprefix(s.url) for u in bodies
+                    if u.startswith(s.url) and "/products/" not in u}
+        assert {p for p in listings if p.count("/") > 1} == set()
+        assert {f"{d.lower()}/" for d in departments.values()} <= listings
+
+
+def test_blind_department_reads_the_name_and_is_coarse():
+    rnd = random.Random(0)
+    assert blind_department(0, "Nike Men Grey Jacket", rnd) == "Men"
+    assert blind_department(4, "Women's Parka", rnd) == "Women"
+    assert blind_department(6, "Menswear Oxford", rnd) in BLIND_DEPARTMENTS
+    assert blind_department(9, "Women Chelsea", rnd) == "Footwear"
+    assert blind_department(-1, "Men Watch", rnd) == blind_department(8, "Tote", rnd) == "Accessories"
+    # Without the name's word, a coin toss that ignores the class: dresses land on both sides.
+    assert {blind_department(3, "Twister", rnd) for _ in range(40)} == {"Women", "Men"}
+
+
+def test_blind_fmnist_shop_shuffles_ids_and_hides_categories():
+    with _shop(n_products=40, blind=True, seed=1) as s:
+        assert {p.department for p in s.products} <= set(BLIND_DEPARTMENTS)
+        assert all(p.category == p.department for p in s.products)
+        # Built class by class, a shop would give consecutive ids to one class in turn.
+        runs = [s.products[i].label_index == s.products[i + 10].label_index for i in range(30)]
+        assert not all(runs)
+        page = html(s.products[0].url)
+        assert not any(f">{c}<" in page.replace("&amp;", "&") for c in CLASS_CATEGORIES)
+        assert fetch(s.url + "women/dresses/")[0] == 404

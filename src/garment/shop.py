@@ -31,6 +31,7 @@ from garment.shop_catalogue import (
     SCRIPT_NAME,
     SHOP_CATEGORIES,
     Product,
+    blind_products,
     category_label,
     fmnist_products,
     folder_products,
@@ -62,6 +63,9 @@ class ShopConfig:
     fault_rate: float = 0.0  # share of requests answered 503 + Retry-After, and of images cut short
     seed: int = 0  # catalogue, colours and faults all follow from it
     markup: str = "jsonld"  # product-page structured data: jsonld, microdata, opengraph or mixed
+    # Pages name no class: only the name, description and a coarse department (women, men,
+    # footwear, accessories); see shop_catalogue.blind_products. The products keep the truth.
+    blind: bool = False
     data_dir: Path | None = None  # Fashion-MNIST folder; None: the usual places (garment.data)
     image_cache: int = 1024  # rendered images kept in memory (~20 KB each)
     log_size: int = 100_000  # requests remembered in Shop.log
@@ -129,7 +133,10 @@ class Shop:
             self._items = images
             self.products = fmnist_products(labels, config.n_products, config.seed, self.url,
                                             self.image_url, config.markup)
-        self.pages = Pages(self.products, self.url, self.image_url, config.per_page)
+        if config.blind:
+            self.products = blind_products(self.products, config.seed, self.url, self.image_url)
+        self.pages = Pages(self.products, self.url, self.image_url, config.per_page,
+                           blind=config.blind)
         # Image path -> (product, view); views are rendered on first request and cached.
         self._images: dict[str, tuple[Product, str]] = {}
         for p in self.products:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 #: Shop category name -> Fashion-MNIST label index; -1 for categories outside the ten classes.
@@ -36,6 +36,10 @@ SHOP_CATEGORIES: dict[str, int] = {
 CLASS_CATEGORIES: tuple[str, ...] = tuple(n for n, i in SHOP_CATEGORIES.items() if i >= 0)
 
 DEPARTMENTS = ("Women", "Men", "Shoes", "Bags & accessories")
+#: The only departments of a blind shop: as coarse as a shop's top menu, never a class.
+BLIND_DEPARTMENTS = ("Women", "Men", "Footwear", "Accessories")
+#: Price range (EUR) of every product of a blind shop: drawn per class, prices would tell it.
+BLIND_PRICES = (9, 149)
 #: Name of the one built-in product whose name is markup, for HTML-escaping tests.
 SCRIPT_NAME = "<script>alert(1)</script> Tee"
 
@@ -117,7 +121,7 @@ class Product:
     price: str  # decimal string, e.g. "29.95"
     currency: str
     colour: str
-    category: str  # shop category name, the last breadcrumb item
+    category: str  # shop category name, the last breadcrumb item (a blind shop: the department)
     department: str
     label_index: int | None  # Fashion-MNIST class, -1 outside the ten, None if unknown
     url: str  # absolute page URL
@@ -299,3 +303,52 @@ def folder_products(root: Path, seed: int, page: str, image: str, markup: str) -
             image_urls=images, thumb_url=thumb, markup=_markup(rnd, markup), image_path=path,
         ))
     return products
+
+
+# Words by which a product's own name says who it is for ("Nike Men Grey Jacket", "Women's
+# Parka"); \b keeps "men" from matching inside "women" or "Menswear".
+_FOR_WOMEN = re.compile(r"\b(women|woman|womens|ladies|lady)\b", re.IGNORECASE)
+_FOR_MEN = re.compile(r"\b(men|man|mens)\b", re.IGNORECASE)
+
+
+def blind_department(label: int | None, name: str, rnd: random.Random) -> str:
+    """The department of a product in a blind shop, one of ``BLIND_DEPARTMENTS``.
+
+    The only thing taken from the true class is this coarse split: Footwear for sandals,
+    sneakers and ankle boots; Accessories for bags and everything outside the ten classes
+    ("other"); clothing (and products of an unknown category) go to Women or Men as the name's
+    own words say ("Men", "Women", "Ladies"), else by a seeded coin toss that does not depend
+    on the class (so no class, not even dresses, leans to one side).
+    """
+    if label in (5, 7, 9):
+        return "Footwear"
+    if label in (8, -1):
+        return "Accessories"
+    women, men = bool(_FOR_WOMEN.search(name)), bool(_FOR_MEN.search(name))
+    if women != men:
+        return "Women" if women else "Men"
+    return "Women" if rnd.random() < 0.5 else "Men"
+
+
+def blind_products(products: list[Product], seed: int, page: str, image: str) -> list[Product]:
+    """``products`` as a blind shop sells them: nothing on their pages names their class.
+
+    The order is shuffled and ids are given anew (the catalogue is built class by class, and
+    consecutive ids would group a class); the category (the last breadcrumb item) is the
+    coarse department of ``blind_department``; prices come from one range for all classes.
+    Names, descriptions, SKUs and image URLs (made from the SKU) are kept, and so is
+    ``label_index``: the shop knows the truth, its pages never show it.
+    """
+    rnd = random.Random(f"garment-shop-blind:{seed}")
+    order = list(products)
+    rnd.shuffle(order)
+    blind = []
+    for i, p in enumerate(order):
+        department = blind_department(p.label_index, p.name, rnd)
+        pid = f"p{i:05d}"
+        suffix = Path(p.image_urls[0]).suffix
+        url, images, thumb = _urls(page, image, p.name, pid, p.sku, suffix, len(p.image_urls))
+        blind.append(replace(p, id=pid, url=url, image_urls=images, thumb_url=thumb,
+                             category=department, department=department,
+                             price=_price(rnd, *BLIND_PRICES)))
+    return blind

@@ -11,7 +11,13 @@ from xml.sax.saxutils import escape as xml_escape
 from jinja2 import DictLoader, Environment
 from markupsafe import Markup
 
-from garment.shop_catalogue import DEPARTMENTS, SHOP_CATEGORIES, Product, slug
+from garment.shop_catalogue import (
+    BLIND_DEPARTMENTS,
+    DEPARTMENTS,
+    SHOP_CATEGORIES,
+    Product,
+    slug,
+)
 
 SHOP_NAME = "Fernhill"
 #: Paths robots.txt disallows; every page links into them.
@@ -193,21 +199,33 @@ def _page_numbers(page: int, last: int) -> list[int | None]:
 
 
 class Pages:
-    """Renders every HTML page, robots.txt and sitemap.xml of one catalogue."""
+    """Renders every HTML page, robots.txt and sitemap.xml of one catalogue.
 
-    def __init__(self, products: list[Product], page_base: str, image_base: str, per_page: int):
+    ``blind``: products are listed by department only (``/women/``, no category pages or
+    menu entries), and breadcrumbs end at the department.
+    """
+
+    def __init__(self, products: list[Product], page_base: str, image_base: str, per_page: int,
+                 blind: bool = False):
         self.products = products
-        self.page_base, self.per_page = page_base, per_page
+        self.page_base, self.per_page, self.blind = page_base, per_page, blind
         self.env = Environment(loader=DictLoader(_TEMPLATES), autoescape=True,
                                trim_blocks=True, lstrip_blocks=True)
         self.by_path = {p.path: p for p in products}
-        departments = [d for d in DEPARTMENTS if any(p.department == d for p in products)]
+        known = BLIND_DEPARTMENTS if blind else DEPARTMENTS
+        departments = [d for d in known if any(p.department == d for p in products)]
         departments += sorted({p.department for p in products} - set(departments))
         order = {name: i for i, name in enumerate(SHOP_CATEGORIES)}
         self.nav: list[dict[str, Any]] = []
-        self.listings: dict[str, tuple[str, str, list[Product]]] = {}
+        # Listing path -> (department, category or None for a department listing, products).
+        self.listings: dict[str, tuple[str, str | None, list[Product]]] = {}
         for dept in departments:
             items = [p for p in products if p.department == dept]
+            if blind:
+                # One listing per department: category pages would group products by class.
+                self.listings[f"/{slug(dept)}/"] = (dept, None, items)
+                self.nav.append({"name": dept, "path": f"/{slug(dept)}/", "categories": []})
+                continue
             cats = sorted({p.category for p in items}, key=lambda c: (order.get(c, 99), c))
             entry: dict[str, Any] = {"name": dept, "path": f"/{slug(dept)}/", "categories": []}
             for cat in cats:
@@ -271,9 +289,11 @@ class Pages:
                       "url": self.page_base, "logo": self.site + "logo.png"})
         og = [("og:type", "website"), ("og:title", SHOP_NAME), ("og:url", self.page_base),
               ("og:image", self.site + "logo.png")]
-        return self._html("home.html", title="Clothing, shoes and bags", canonical=self.page_base,
+        # A blind shop's home page names no class either, not even in passing.
+        title = "New season" if self.blind else "Clothing, shoes and bags"
+        return self._html("home.html", title=title, canonical=self.page_base,
                           og=og, jsonld=[org], products=self.products[:8],
-                          description="Everyday clothing, shoes and bags.")
+                          description=f"Everyday {'fashion' if self.blind else title.lower()}.")
 
     def department(self, path: str) -> Response:
         dept = self.departments[path]
@@ -293,16 +313,16 @@ class Pages:
         page = int(page_text) if page_text.isdigit() else 0
         if not 1 <= page <= last:
             return self._html("text.html", 404, title="Page not found", noindex=True,
-                              text=f"{cat} has {last} pages.")
+                              text=f"{cat or dept} has {last} pages.")
 
         def page_link(n: int) -> str:
             params = ([f"sort={sort}"] if sort else []) + ([f"page={n}"] if n > 1 else [])
             return path + ("?" + "&".join(params) if params else "")
 
         absolute = self.page_base.rstrip("/")
-        crumbs = [("Home", "/"), (dept, f"/{slug(dept)}/"), (cat, path)]
+        crumbs = [("Home", "/"), (dept, f"/{slug(dept)}/")] + ([(cat, path)] if cat else [])
         return self._html(
-            "listing.html", title=f"{cat} - {dept}", path=path, page=page, total=len(items),
+            "listing.html", title=f"{cat} - {dept}" if cat else dept, path=path, page=page, total=len(items),
             products=items[(page - 1) * self.per_page: page * self.per_page],
             pages=_page_numbers(page, last), page_link=page_link, crumbs=crumbs,
             jsonld=[self._crumbs(crumbs)],
@@ -313,8 +333,9 @@ class Pages:
 
     def product(self, p: Product) -> Response:
         dept_path = f"/{slug(p.department)}/"
-        crumbs = [("Home", "/"), (p.department, dept_path),
-                  (p.category, f"{dept_path}{slug(p.category)}/")]
+        crumbs = [("Home", "/"), (p.department, dept_path)]
+        if not self.blind:
+            crumbs.append((p.category, f"{dept_path}{slug(p.category)}/"))
         og = [("og:type", "product"), ("og:title", p.name), ("og:url", p.url),
               ("og:image", p.image_urls[0]), ("og:description", p.description),
               ("product:price:amount", p.price), ("product:price:currency", p.currency),
