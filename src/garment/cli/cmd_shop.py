@@ -28,12 +28,19 @@ def shop_cmd(
         "--seed", help="Seed for the catalogue, colours and faults.")] = 0,
     markup: Annotated[str, typer.Option(
         "--markup", help="Product-page data: jsonld, microdata, opengraph or mixed.")] = "jsonld",
+    blind: Annotated[bool, typer.Option(
+        "--blind", help="Pages never name a product's class: only its name and description "
+                        "(a labels.csv's product_text) and a department: women, men, footwear "
+                        "(sandals, sneakers, ankle boots) or accessories (bags, other); clothes "
+                        "go to women or men by the name's own words, else by a seeded coin toss. "
+                        "Listings by department only, prices drawn alike for every class, "
+                        "products in shuffled order, images named by SKU.")] = False,
 ) -> None:
     """Serve a demo fashion shop on 127.0.0.1 (images on localhost) until Ctrl-C."""
     from garment.shop import ShopConfig, start_shop
 
     config = ShopConfig(images=images, n_products=products, port=port, latency_ms=latency,
-                        fault_rate=faults, seed=seed, markup=markup)
+                        fault_rate=faults, seed=seed, markup=markup, blind=blind)
     shop = start_shop(config)
     typer.echo(f"{len(shop.products)} products at {shop.url} (images on {shop.image_url}img/); "
                "Ctrl-C stops")
