@@ -40,6 +40,7 @@ class DemoConfig:
     out: Path = Path("demo-out")  # catalogue folder; the report is OUT/report.html
     n_products: int = 200  # built-in shop size (ignored with images: every photo is sold)
     seed: int = 0  # the built-in shop's catalogue follows from it
+    blind: bool = False  # the shop's pages never name the class (ShopConfig.blind)
     delay: float = 0.05  # seconds between requests to one host: polite on loopback
     concurrency: int = 2  # simultaneous requests per host
     min_image_px: int = 48  # packshot's shorter side at least this (photo folders go to 60x80)
@@ -59,9 +60,10 @@ class DemoConfig:
 
     def shop_key(self) -> dict[str, Any]:
         """What identifies the shop crawled: same key, same catalogue."""
+        blind = {"blind": True} if self.blind else {}  # a blind shop's catalogue is another
         if self.images is not None:
-            return {"images": str(Path(self.images).resolve())}
-        return {"products": self.n_products, "seed": self.seed}
+            return {"images": str(Path(self.images).resolve()), **blind}
+        return {"products": self.n_products, "seed": self.seed, **blind}
 
 
 @dataclass
@@ -118,7 +120,7 @@ def _crawl(config: DemoConfig, progress: DemoProgress | None) -> tuple[str, Craw
     from garment.shop import ShopConfig, start_shop
 
     shop_config = ShopConfig(images=config.images, n_products=config.n_products,
-                             seed=config.seed, data_dir=config.data_dir)
+                             seed=config.seed, data_dir=config.data_dir, blind=config.blind)
     with start_shop(shop_config) as shop:
         if progress:
             progress("shop", {"url": shop.url, "products": len(shop.products)})
