@@ -8,7 +8,7 @@ OpenGraph only (i % 3 == 0). Special products:
 - 8: slow (0.4 s)                                       - 10: first image truncated, second ok
 - 11: corrupt image bytes only                          - 12: image behind a 301
 - 13: image answers X-Robots-Tag: noai                  - 14: page meta robots noimageai
-- 15: image 40x40 (too small)                           - 16: also at /p/16/alt, same sku
+- 15: image 20x20 (too small)                           - 16: also at /p/16/alt, same sku
 - 17: image under /img/private/ (robots.txt forbids)    - 18: OpenGraph, no og:image:
   its photo is the only <img> in <main>                 - 19: JSON-LD image list starts
   with the logo; N+1: only in the sitemap                 with the logo
@@ -66,7 +66,7 @@ class ShopSite:
         self.images = {i: make_jpeg(i) for i in range(1, self.n_products + 2)}
         self.logo = make_png((120, 40))
         self.pixel = make_png((1, 1))
-        self.tiny = make_jpeg(0, (40, 40))
+        self.tiny = make_jpeg(0, (20, 20))
         self._first_503 = True
         self._lock = threading.Lock()
 

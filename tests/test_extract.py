@@ -157,7 +157,7 @@ def test_image_checks(tmp_path: Path) -> None:
     assert (check.status, check.width, check.height, check.format) == ("ok", 200, 260, "jpeg")
     assert check_image(good[: len(good) // 2]).status == "corrupt"
     assert check_image(b"<html>nope</html>" * 50).status == "not_image"
-    assert check_image(make_png((120, 40))).status == "too_small"
+    assert check_image(make_png((120, 20)), min_bytes=0).status == "too_small"  # < 28 px
     assert check_image(good, max_px=100).status == "too_large"
     rel = save_image(tmp_path, good, check)
     assert rel == f"images/{check.sha256[:2]}/{check.sha256}.jpg"  # type: ignore[index]

@@ -37,6 +37,9 @@ def scrape_cmd(
                                 "it).")] = False,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Carry on: skip products already stored with a packshot.")] = False,
+    min_image_px: Annotated[int, typer.Option(
+        "--min-image-px", min=1, help="Smallest packshot kept (shorter side, pixels); the "
+                                      "largest rendition is preferred.")] = 28,
 ) -> None:
     """Crawl a shop politely into a catalogue: products, packshots, errors (SQLite)."""
     from rich.console import Console
@@ -48,6 +51,7 @@ def scrape_cmd(
     config = CrawlConfig(start_urls=list(urls or []), out=out, max_products=max_products,
                          max_pages=max_pages, delay=delay, concurrency=concurrency,
                          site=site, ignore_robots=ignore_robots, resume=resume)
+    config.min_image_px = min_image_px
     if user_agent:
         config.user_agent = user_agent
     if ignore_robots:

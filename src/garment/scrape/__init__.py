@@ -54,9 +54,11 @@ class CrawlConfig:
     retries: int = 2                        # extra attempts on 5xx, 429, timeouts
     retry_backoff: float = 1.0              # seconds; doubles each retry (no Retry-After)
     max_retry_after: float = 120.0          # seconds; a longer Retry-After gives up
-    min_image_px: int = 100                 # packshot's shorter side at least this
+    min_image_px: int = 28                  # packshot's shorter side at least this (the
+    #                                         network reads 28x28; larger ones preferred)
     max_image_px: int = 10_000              # and its longer side at most this
-    min_image_bytes: int = 500              # smaller files are pixels or placeholders
+    min_image_bytes: int = 100              # smaller files are pixels or placeholders (a
+    #                                         60x80 WebP thumbnail is 300 bytes)
     max_image_bytes: int = 20 * 2**20       # larger downloads are cancelled
     max_page_bytes: int = 10 * 2**20        # larger pages are cancelled
     log_level: str = "INFO"                 # Scrapy's log, written to DIR/crawl.log
@@ -77,6 +79,9 @@ class CrawlConfig:
         if self.delay < 0 or self.timeout <= 0:
             raise GarmentError(f"delay {self.delay} / timeout {self.timeout}: the delay must "
                                "be >= 0 and the timeout > 0 seconds")
+        if not 1 <= self.min_image_px <= self.max_image_px:
+            raise GarmentError(f"min_image_px {self.min_image_px}: allowed 1 to max_image_px "
+                               f"({self.max_image_px})")
         if not 1 <= self.concurrency <= 64:
             raise GarmentError(f"concurrency {self.concurrency}: allowed 1 to 64 per host")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -4,7 +4,9 @@ Layers, in order: JSON-LD, microdata, RDFa (schema.org Product), OpenGraph
 (og:type product), then a site profile's selectors. A page is a product page when any
 layer says so; each field comes from the first layer that has it and ``sources`` records
 which. Image candidates keep the layers' order (the main packshot first) and exclude
-logos, icons, placeholders and tracking pixels by URL and by markup context.
+logos, icons, placeholders and tracking pixels by URL and by markup context; of several
+renditions of one image (srcset entries, URLs differing in a width parameter) the
+largest within ``MAX_RENDITION_PX`` comes first.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import lxml.html
 from lxml import etree
 
 from garment.scrape import schemaorg
+from garment.scrape.images import MAX_RENDITION_PX, MIN_IMAGE_PX, largest_first, srcset_best
 from garment.scrape.profile import SiteProfile
 
 LAYERS = ("jsonld", "microdata", "rdfa", "opengraph", "profile")
@@ -31,8 +34,9 @@ JUNK_IMAGE = re.compile(
 #: Markup (class, id, alt) of an <img> or its ancestors that marks it as furniture.
 JUNK_CONTEXT = re.compile(r"(logo|icon|brand-mark|avatar|badge|social|payment|banner)", re.I)
 FURNITURE_TAGS = frozenset({"header", "nav", "footer", "aside"})
-#: Declared <img width/height> below this is an icon whatever its name.
-MIN_DECLARED_PX = 64
+#: Declared <img width/height> below this is an icon whatever its name (a thumbnail from
+#: the network's 28 px on may be a shop's only packshot).
+MIN_DECLARED_PX = MIN_IMAGE_PX
 NOAI = re.compile(r"\bno(image)?ai\b", re.I)
 PAGER = re.compile(r"pag(er|ination|ing)", re.I)
 PAGE_PARAMS = frozenset({"page", "p", "pg", "pagenumber", "paged", "pageindex"})
@@ -209,7 +213,20 @@ def _is_furniture(img: Any) -> bool:
 
 
 def _img_src(img: Any) -> str:
-    for attr in ("data-zoom-image", "data-large", "data-src", "data-original", "src"):
+    """An <img>'s largest rendition: a zoom/large attribute, the best of its (or its
+    <picture>'s) srcset, then the lazy-loading attributes and src."""
+    for attr in ("data-zoom-image", "data-large"):
+        value = (img.get(attr) or "").strip()
+        if value and not value.startswith("data:"):
+            return value
+    sets = [img.get("srcset"), img.get("data-srcset")]
+    parent = img.getparent()
+    if parent is not None and parent.tag == "picture":
+        sets += [s.get("srcset") for s in parent.iter("source")]
+    for srcset in sets:
+        if srcset and (best := srcset_best(srcset)):
+            return best
+    for attr in ("data-src", "data-original", "src"):
         value = (img.get(attr) or "").strip()
         if value and not value.startswith("data:"):
             return value
@@ -228,8 +245,10 @@ def _dom_images(tree: Any, url: str) -> list[str]:
     return out
 
 
-def clean_images(urls: list[str], profile: SiteProfile | None = None) -> list[str]:
-    """Drop furniture and duplicates, apply the profile's CDN size rewrites."""
+def clean_images(urls: list[str], profile: SiteProfile | None = None,
+                 max_px: int = MAX_RENDITION_PX) -> list[str]:
+    """Drop furniture and duplicates, apply the profile's CDN size rewrites, and put the
+    largest rendition of each image first."""
     out: list[str] = []
     for u in urls:
         if urlsplit(u).scheme not in ("http", "https") or JUNK_IMAGE.search(u):
@@ -238,7 +257,7 @@ def clean_images(urls: list[str], profile: SiteProfile | None = None) -> list[st
             u = profile.rewrite_image(u)
         if u not in out:
             out.append(u)
-    return out
+    return largest_first(out, max_px)
 
 
 def declared_canonical(tree: Any, url: str) -> str | None:

@@ -3,6 +3,13 @@
 The original bytes are kept; the file name is the SHA-256 of the bytes (never anything
 from the URL) with the extension of the format Pillow reads, so identical images are
 stored once.
+
+A check never costs more than a small image's decode: the size comes from the header
+(Pillow's lazy open), images up to ``FULL_DECODE_PIXELS`` are decoded in full, larger
+ones are checked by their structure only (JPEG end marker, PNG chunk checksums, GIF
+trailer, WebP length), so a 9400x9400 PNG costs its bytes, not 340 MB of pixels. The
+pixel limit is classify's (``garment.convert.MAX_PIXELS``), so whatever the crawl
+stores as "ok" is an image classify accepts.
 """
 
 from __future__ import annotations
@@ -11,17 +18,42 @@ import hashlib
 import io
 import os
 import re
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 NOAI = re.compile(r"\bno(image)?ai\b", re.I)
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp",
               "TIFF": "tif", "AVIF": "avif"}
 
 #: Statuses after which the next candidate image of a product is tried.
-TRY_NEXT = frozenset({"too_small", "not_image", "corrupt", "http_error"})
+TRY_NEXT = frozenset({"too_small", "too_large", "not_image", "corrupt", "http_error",
+                      "refused"})
+
+#: The network reads 28x28: a shorter side from this on is a usable packshot.
+MIN_IMAGE_PX = 28
+#: A packshot whose shorter side reaches this ends the search; a smaller one is kept
+#: unless a later candidate of the product is larger.
+GOOD_IMAGE_PX = 100
+#: Images with at most this many pixels are decoded in full (at most ~16 MB RGBA).
+FULL_DECODE_PIXELS = 4_000_000
+#: Renditions wider than this are tried last (CrawlConfig.max_image_px's default).
+MAX_RENDITION_PX = 10_000
+#: Query parameters that set a rendition's width / only its size (never its content).
+WIDTH_PARAMS = frozenset({"w", "width", "wid", "imwidth", "im_w", "sw", "mw", "maxwidth",
+                          "resize_w"})
+SIZE_PARAMS = WIDTH_PARAMS | frozenset({"h", "height", "hei", "imheight", "im_h", "sh",
+                                        "mh", "maxheight", "resize_h"})
+#: A size suffix before the extension: WordPress's shirt-300x400.jpg, Shopify's shirt_600x.jpg.
+SIZE_SUFFIX = re.compile(r"[-_](\d{2,5})x(\d{2,5})?(?=(@\dx)?\.\w{3,4}$)")
+#: One srcset candidate (HTML's rules): a URL, trailing commas not its own, then
+#: descriptors up to the next comma ("300w", "2x").
+SRCSET_ITEM = re.compile(r"[\s,]*(\S+?)(?:,+(?=\s|$)|(?=\s|$)([^,]*))")
+DESCRIPTOR = re.compile(r"^\s*(\d+(?:\.\d+)?)([wx])\s*$")
+
 
 
 @dataclass
@@ -36,15 +68,85 @@ class ImageCheck:
     sha256: str | None = None
     bytes: int | None = None
 
+    @property
+    def short_side(self) -> int:
+        """The shorter side in pixels (0 when unknown)."""
+        return min(self.width or 0, self.height or 0)
+
 
 def forbids_ai(headers: list[str]) -> bool:
     """Whether X-Robots-Tag values (or meta robots contents) say noai / noimageai."""
     return any(NOAI.search(h) for h in headers)
 
 
-def check_image(body: bytes, min_px: int = 100, max_px: int = 10_000,
-                min_bytes: int = 500) -> ImageCheck:
-    """Decode ``body`` fully and judge it as a packshot."""
+def pixel_limit() -> int:
+    """Classify's decode-bomb limit: the crawl refuses what classify would refuse."""
+    from garment.convert import MAX_PIXELS
+
+    return MAX_PIXELS
+
+
+def decoded_pixels(fmt: str, width: int, height: int) -> int:
+    """Pixels classify decodes for an image: JPEGs at reduced scale (libjpeg's 1/8 at
+    most), every other format in full."""
+    if fmt.upper() == "JPEG":
+        return -(-width // 8) * -(-height // 8)
+    return width * height
+
+
+def srcset_best(srcset: str, max_px: int = MAX_RENDITION_PX) -> str | None:
+    """The largest candidate of a srcset: the widest ``w`` within ``max_px`` (else the
+    narrowest), or the highest density ``x``; None when there is none."""
+    items: list[tuple[str, float, str]] = []
+    for m in SRCSET_ITEM.finditer(srcset):
+        url, desc = m.group(1), DESCRIPTOR.match(m.group(2) or "")
+        if not url.startswith("data:"):
+            items.append((url, float(desc.group(1)) if desc else 1.0,
+                          desc.group(2) if desc else "x"))
+    widths = [(v, u) for u, v, kind in items if kind == "w"]
+    if widths:
+        fitting = [(v, u) for v, u in widths if v <= max_px]
+        return max(fitting)[1] if fitting else min(widths)[1]
+    return max(((v, u) for u, v, _ in items), default=(0.0, None))[1]
+
+
+def rendition(url: str) -> tuple[str, int | None]:
+    """(the image's URL without size parameters or suffix, the width the URL asks for)."""
+    parts = urlsplit(url)
+    width = None
+    query = []
+    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+        if k.lower() in SIZE_PARAMS:
+            if k.lower() in WIDTH_PARAMS and v.isdigit():
+                width = int(v)
+            continue
+        query.append((k, v))
+    path = parts.path
+    if m := SIZE_SUFFIX.search(path):
+        width = width or int(m.group(1))
+        path = path[:m.start()] + path[m.end():]
+    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), "")), width
+
+
+def largest_first(urls: list[str], max_px: int = MAX_RENDITION_PX) -> list[str]:
+    """``urls`` with the renditions of each image together, at the position of the first:
+    the original (no size asked) first, then the widest within ``max_px``, then wider
+    ones narrowest first."""
+    groups: dict[str, list[tuple[tuple[int, int], int, str]]] = {}
+    for i, u in enumerate(urls):
+        key, width = rendition(u)
+        rank = (0, 0) if width is None else (1, -width) if width <= max_px else (2, width)
+        groups.setdefault(key, []).append((rank, i, u))
+    return [u for group in groups.values() for _, _, u in sorted(group)]
+
+
+def check_image(body: bytes, min_px: int = MIN_IMAGE_PX, max_px: int = 10_000,
+                min_bytes: int = 100, max_pixels: int | None = None) -> ImageCheck:
+    """Judge ``body`` as a packshot from its header, decoding only small images.
+
+    ``min_px``/``max_px`` bound the shorter/longer side, ``max_pixels`` the area
+    (default: ``pixel_limit()``); the refusal message names the limit used.
+    """
     sha = hashlib.sha256(body).hexdigest()
     size = len(body)
     base: dict[str, Any] = {"sha256": sha, "bytes": size}
@@ -52,35 +154,76 @@ def check_image(body: bytes, min_px: int = 100, max_px: int = 10_000,
         return ImageCheck("too_small", f"{size} bytes < {min_bytes}", **base)
     from PIL import Image
 
+    limit = pixel_limit() if max_pixels is None else max_pixels
     try:
-        im = Image.open(io.BytesIO(body))
+        with warnings.catch_warnings():
+            # The limit below is ours (classify's); Pillow's own is only a backstop.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(body))
+    except Image.DecompressionBombError as exc:
+        return ImageCheck("too_large", f"{exc}"[:200], **base)
     except Exception as exc:  # Pillow raises several types for "not an image"
         return ImageCheck("not_image", f"{type(exc).__name__}: {exc}"[:200], **base)
     width, height = im.size
-    fmt = im.format or ""
+    fmt = (im.format or "").upper()
     info: dict[str, Any] = {"width": width, "height": height, "format": fmt.lower(), **base}
     if max(width, height) > max_px:
         return ImageCheck("too_large", f"{width}x{height} > {max_px} px", **info)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im.load()  # decodes every byte: truncated and corrupt files fail here
-    except Exception as exc:  # OSError, SyntaxError, ValueError, DecompressionBomb...
-        return ImageCheck("corrupt", f"{type(exc).__name__}: {exc}"[:200], **info)
+    if decoded_pixels(fmt, width, height) > limit:
+        return ImageCheck("too_large", f"{width}x{height} {fmt or 'image'} decodes to "
+                                       f"{decoded_pixels(fmt, width, height):,} pixels, over "
+                                       f"the {limit:,} pixel limit", **info)
     if min(width, height) < min_px:
         return ImageCheck("too_small", f"{width}x{height} < {min_px} px", **info)
+    try:
+        if width * height <= FULL_DECODE_PIXELS:
+            im.load()  # decodes every byte: truncated and corrupt files fail here
+        else:
+            _check_structure(im, fmt, body)
+    except Exception as exc:  # OSError, SyntaxError, ValueError, struct.error...
+        return ImageCheck("corrupt", f"{type(exc).__name__}: {exc}"[:200], **info)
     return ImageCheck("ok", None, **info)
 
 
+def _check_structure(im: Any, fmt: str, body: bytes) -> None:
+    """Raise OSError when a large image is visibly cut short, without decoding pixels."""
+    if fmt == "PNG":
+        im.verify()  # walks every chunk to IEND checking CRCs; inflates nothing
+    elif fmt == "JPEG":
+        # Entropy-coded data stuffs every 0xFF byte, so FFD9 near the end is the real end
+        # of image (an EXIF thumbnail's own FFD9 sits in the header, far from the end).
+        if b"\xff\xd9" not in body[-64:]:
+            # Data after the image (a motion photo's video...) or a cut: decoding at 1/8
+            # scale tells them apart at 1/64 of the pixels.
+            im.draft("L", (im.width // 8, im.height // 8))
+            im.load()
+    elif fmt == "GIF":
+        if not body.rstrip(b"\x00").endswith(b";"):
+            raise OSError("GIF without its trailer: cut short")
+    elif fmt == "WEBP":
+        if len(body) < 8 + int.from_bytes(body[4:8], "little"):
+            raise OSError("WebP shorter than its RIFF header says: cut short")
+
+
 def save_image(folder: Path, body: bytes, check: ImageCheck) -> str:
-    """Write ``body`` under ``folder/images/`` once; returns the path relative to folder."""
+    """Write ``body`` under ``folder/images/`` once; returns the path relative to folder.
+
+    Safe from any number of threads and processes at once: each writer has its own
+    temporary file in the target folder, renamed over the final name atomically.
+    """
     ext = EXTENSIONS.get((check.format or "").upper(), "bin")
     sha = check.sha256 or hashlib.sha256(body).hexdigest()
     rel = Path("images") / sha[:2] / f"{sha}.{ext}"
     dest = folder / rel
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(f".{os.getpid()}.part")
-        tmp.write_bytes(body)
-        os.replace(tmp, dest)  # atomic: a kill never leaves half a file under the name
+        fd, tmp = tempfile.mkstemp(prefix=f".{sha[:16]}.", suffix=".part", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(body)
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide packshots from other users
+            os.replace(tmp, dest)  # atomic: a kill never leaves half a file under the name
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return rel.as_posix()

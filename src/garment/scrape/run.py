@@ -62,10 +62,12 @@ def settings_for(config: CrawlConfig) -> dict[str, Any]:
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             f"{pkg}.polite.RetryAfterMiddleware": 550,
+            f"{pkg}.netguard.NetGuardMiddleware": 50,  # before robots.txt is asked for
             f"{pkg}.polite.ScopeMiddleware": 120,  # after robots.txt (100)
             f"{pkg}.polite.RedirectLoopMiddleware": 650,  # before redirects (600)
             "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
         },
+        "SPIDER_MIDDLEWARES": {f"{pkg}.pipelines.PageErrorMiddleware": 950},
         "EXTENSIONS": {
             "scrapy.extensions.throttle.AutoThrottle": None,
             f"{pkg}.polite.PoliteThrottle": 0,

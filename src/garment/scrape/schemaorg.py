@@ -26,6 +26,30 @@ CURRENCY_SYMBOLS = {"€": "EUR", "£": "GBP", "$": "USD", "¥": "JPY", "₹": "
                     "CHF": "CHF", "kr": "SEK", "zł": "PLN"}
 
 
+#: JSON-LD nested deeper than this is refused: real markup stays under 15 levels, and
+#: the recursive helpers below must never meet a structure deep enough to exhaust the
+#: stack (200,000 nested lists are a few hundred kB of page).
+MAX_DEPTH = 64
+
+
+class JsonLdTooDeep(Exception):
+    """A JSON-LD block nested beyond ``MAX_DEPTH``: the page is an error, not a product."""
+
+    reason = "jsonld_too_deep"
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests lists/dicts more than ``limit`` deep (iterative: no stack)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (list, dict)):
+            if depth > limit:
+                return True
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return False
+
+
 def _decode_all(text: str) -> list[Any]:
     """Every JSON value in ``text``, one after another, separated by space or ';'."""
     dec = json.JSONDecoder(strict=False)  # strict=False accepts control chars in strings
@@ -41,15 +65,24 @@ def _decode_all(text: str) -> list[Any]:
 
 
 def loads_tolerant(text: str) -> list[Any]:
-    """Parse a JSON-LD block; returns its top-level values ([] when beyond repair)."""
+    """Parse a JSON-LD block; returns its top-level values ([] when beyond repair).
+
+    Raises JsonLdTooDeep when the block nests beyond ``MAX_DEPTH``.
+    """
     text = _COMMENT.sub("", text.strip()).strip()
     attempts = (text, _TRAILING_COMMA.sub(r"\1", text),
                 _CONTROL.sub(" ", _TRAILING_COMMA.sub(r"\1", text)))
     for attempt in attempts:
         try:
-            return _decode_all(attempt)
+            values = _decode_all(attempt)
         except ValueError:
             continue
+        except RecursionError:  # json's C scanner stops at the interpreter's stack limit
+            raise JsonLdTooDeep(f"JSON-LD nested beyond Python's stack limit "
+                                f"({len(text):,} characters)") from None
+        if _too_deep(values):
+            raise JsonLdTooDeep(f"JSON-LD nested more than {MAX_DEPTH} levels deep")
+        return values
     return []
 
 
