@@ -70,3 +70,40 @@ def test_bad_inputs_name_the_fix(catalogue: Path, tmp_path: Path) -> None:
 def test_cli_export(catalogue: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("export", "--catalogue", str(catalogue), "--out", str(tmp_path / "o.csv"))
     assert result.exit_code == 0 and "2 products" in result.output
+
+
+FORMULAS = ['=HYPERLINK("http://evil.test","click")', "+1+2", "-2+3", "@SUM(A1:A2)",
+            "\t=1+2", " =1+2", "\r=1+2", "\uff1d1+2"]
+
+
+def test_csv_neutralises_formulas_jsonl_and_parquet_keep_raw_text(tmp_path: Path) -> None:
+    from garment.scrape.extract import extract_product
+
+    folder = tmp_path / "cat"
+    names: list[str] = []
+    with Catalogue.open(folder) as cat:
+        for n, raw in enumerate(FORMULAS):
+            ld = json.dumps({"@type": "Product", "name": raw, "sku": f"{raw}{n}",
+                             "brand": "-Acme", "offers": {"price": -5 - n,
+                                                          "priceCurrency": "EUR"}})
+            html = f"<html><head><script type='application/ld+json'>{ld}</script></head></html>"
+            product = extract_product(html, f"http://shop.test/p/{n}")
+            assert product is not None and product.name and product.price == -5 - n
+            names.append(product.name)
+            cat.save_product({**product.as_dict(), "url": product.url}, None)
+    assert names[4] == "=1+2"  # whitespace cleanup made a leading "=": the CSV must catch it
+    export(folder, tmp_path / "out.csv")
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for row, name in zip(rows, names, strict=True):
+        assert row["name"] == "'" + name and row["sku"].startswith("'")
+        assert row["brand"] == "'-Acme"
+        assert float(row["price"]) < 0 and not row["price"].startswith("'")  # a number
+        assert row["product_url"].startswith("http")  # ordinary text untouched
+    export(folder, tmp_path / "out.jsonl")
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert [json.loads(line)["name"] for line in lines] == names
+    assert json.loads(lines[0])["brand"] == "-Acme"
+    pq = pytest.importorskip("pyarrow.parquet")
+    export(folder, tmp_path / "out.parquet")
+    assert pq.read_table(tmp_path / "out.parquet").column("name").to_pylist() == names

@@ -18,6 +18,9 @@ COLUMNS = ("product_url", "sku", "name", "brand", "price", "currency", "category
            "image_url", "image_path", "width", "height", "sha256", "label", "label_index",
            "confidence")
 FORMATS = (".csv", ".jsonl", ".parquet")
+#: Text a spreadsheet runs as a formula when a cell starts with it (OWASP's CSV injection
+#: list, plus the full-width forms some locales accept).
+FORMULA_START = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
 
 
 def export_rows(catalogue: Catalogue, model_id: str | None = None) -> list[dict[str, Any]]:
@@ -31,6 +34,18 @@ def export_rows(catalogue: Catalogue, model_id: str | None = None) -> list[dict[
             row.update(width=None, height=None, sha256=None)
         rows.append(row)
     return rows
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a safe CSV cell: None -> "", text a spreadsheet would run as a formula
+    (``=HYPERLINK(...)``, ``+1``, ``-2+3``, ``@SUM``, or one behind leading blanks) gets
+    OWASP's ``'`` prefix. Numbers stay numbers (a negative price is not a formula)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value and (value[0] in FORMULA_START or
+                                             value.lstrip(" \n")[:1] in FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _write_parquet(rows: list[dict[str, Any]], out: Path) -> None:
@@ -66,7 +81,8 @@ def export(catalogue_dir: str | Path, out: str | Path, model_id: str | None = No
         with open(out, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS)
             writer.writeheader()
-            writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+            # Only here: JSONL and Parquet keep the raw text, read by programs not sheets.
+            writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
     elif suffix == ".jsonl":
         with open(out, "w", encoding="utf-8") as f:
             for r in rows:
