@@ -41,11 +41,16 @@ def scrape_cmd(
         "--min-image-px", min=1, help="Smallest packshot kept (shorter side, pixels); the "
                                       "largest rendition is preferred.")] = 28,
 ) -> None:
-    """Crawl a shop politely into a catalogue: products, packshots, errors (SQLite)."""
+    """Crawl a shop politely into a catalogue: products, packshots, errors (SQLite).
+
+    Exit status: 0 when products were stored; 1 when none was (one line says why: host
+    unreachable, robots.txt forbids it, no product markup); 130 on Ctrl-C (the run is
+    recorded as interrupted: carry on with --resume); 2 on a bad option or setup.
+    """
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from garment.scrape import CrawlConfig, crawl
+    from garment.scrape import CrawlConfig, CrawlInterrupted, crawl
 
     err = Console(stderr=True)
     config = CrawlConfig(start_urls=list(urls or []), out=out, max_products=max_products,
@@ -58,25 +63,34 @@ def scrape_cmd(
         err.print("[bold red]WARNING: --ignore-robots: robots.txt will NOT be obeyed. Crawl "
                   "only a shop whose owner allowed it.[/]")
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("starting the crawler")
+    try:
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task("starting the crawler")
 
-        def progress(event: dict[str, Any]) -> None:
-            images = event.get("images") or {}
-            bar.update(task, description=(
-                f"pages {event.get('pages', 0)}  products {event.get('products', 0)}  "
-                f"images {images.get('ok', 0)} ok / {sum(images.values())}  "
-                f"errors {event.get('errors', 0)}"))
+            def progress(event: dict[str, Any]) -> None:
+                images = event.get("images") or {}
+                bar.update(task, description=(
+                    f"pages {event.get('pages', 0)}  products {event.get('products', 0)}  "
+                    f"images {images.get('ok', 0)} ok / {sum(images.values())}  "
+                    f"errors {event.get('errors', 0)}"))
 
-        stats = crawl(config, progress=progress)
+            stats = crawl(config, progress=progress)
+    except CrawlInterrupted as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
     _print_stats(stats.as_dict(), out)
+    _print_limits(config, stats.skipped)
+    if stats.problem:
+        typer.echo(f"error: {stats.problem}", err=True)
+        raise typer.Exit(1)
 
 
 def _print_stats(stats: dict[str, Any], out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"crawl run {stats['run_id']} ({stats['finish_reason']}, "
+    status = "nothing stored" if stats.get("problem") else stats["finish_reason"]
+    table = Table(title=f"crawl run {stats['run_id']} ({status}, "
                         f"{stats['elapsed_s']:.1f} s)", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")

@@ -4,7 +4,10 @@
 caller can crawl any number of times in one process and a killed crawl never takes its
 caller down. The child streams progress as JSON lines on stdout and writes each product
 with its packshot to the catalogue in one transaction, so a kill loses only the items in
-flight and ``resume=True`` carries on without refetching what is stored.
+flight and ``resume=True`` carries on without refetching what is stored. The child
+dies with its caller (Linux's parent-death signal, even after a SIGKILL); Ctrl-C or
+SIGTERM stops it gracefully, once, and the run is recorded as "interrupted" with its
+stats. A crawl that stores nothing says why in ``CrawlStats.problem``.
 
 Modules: ``extract`` (HTML -> product, pure), ``schemaorg`` (JSON-LD/microdata/RDFa
 nodes), ``profile`` (TOML site profiles), ``images`` (packshot checks, pure), ``spider``
@@ -14,12 +17,17 @@ nodes), ``profile`` (TOML site profiles), ``images`` (packshot checks, pure), ``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import queue
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -33,6 +41,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_USER_AGENT = f"garment/{__version__} (+{PROJECT_URL})"
 CONFIG_NAME = "crawl-config.json"
 LOG_NAME = "crawl.log"
+#: Environment variable naming the parent's process id, so that a child whose parent died
+#: before it could ask to die with it (``prctl``) notices and exits.
+PARENT_ENV = "GARMENT_CRAWL_PARENT"
 
 
 @dataclass
@@ -120,6 +131,7 @@ class CrawlStats:
     requests: int = 0                       # every request sent, robots.txt included
     elapsed_s: float = 0.0
     finish_reason: str = ""
+    problem: str = ""                       # why nothing was stored (one line), else ""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CrawlStats:
@@ -166,45 +178,169 @@ def child_env() -> dict[str, str]:
     return env
 
 
+class CrawlInterrupted(GarmentError):
+    """The crawl was stopped by a signal (Ctrl-C, SIGTERM) before it finished.
+
+    ``stats`` says what it did until then (the run is recorded as "interrupted");
+    ``exit_code`` is the shell's convention for the signal (130 for Ctrl-C).
+    """
+
+    def __init__(self, stats: CrawlStats, signum: int):
+        super().__init__(f"interrupted after {stats.products} products; rerun with --resume")
+        self.stats = stats
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+class _Terminated(BaseException):
+    """SIGTERM received by the crawling process (raised in its main thread)."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into ``_Terminated`` while the crawl runs, so the child is stopped the
+    way Ctrl-C stops it (Python's default for SIGTERM ends this process at once and would
+    leave the child crawling). Only the main thread may set signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: Any) -> None:
+        raise _Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Child:
+    """The crawler process seen from the parent: its JSON lines, read by a thread so the
+    main thread can wait with a deadline and still receive signals."""
+
+    def __init__(self, proc: subprocess.Popen[str], progress: Progress | None):
+        self.proc = proc
+        self.progress = progress
+        self.run_id: int | None = None
+        self.last: dict[str, Any] = {}          # the latest progress counters
+        self.stats: dict[str, Any] | None = None  # the "done" event's stats
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, name="crawl-output", daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)  # the child closed its output: it has ended
+
+    def follow(self, deadline: float | None = None) -> bool:
+        """Handle the child's events until its output ends (True) or ``deadline`` passes."""
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                return False
+            if line is None:
+                return True
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            kind = event.get("event")
+            if kind == "started":
+                self.run_id = event.get("run_id")
+            elif kind == "progress":
+                self.last = event
+                if self.progress is not None:
+                    self.progress(event)
+            elif kind == "done":
+                self.stats = event["stats"]
+
+    def stop(self, signum: int, grace: float) -> None:
+        """Ask the child to stop with one ``signum`` (Scrapy then stops gracefully: requests
+        in flight finish, the run is recorded); kill it after ``grace`` seconds or on a
+        second interrupt. Never a second signal: Scrapy takes that as "stop uncleanly"."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signum)
+        try:
+            if not self.follow(time.monotonic() + grace):
+                logger.warning("the crawler did not stop within %.0f s: killing it", grace)
+                self.proc.kill()
+        except (KeyboardInterrupt, _Terminated):
+            self.proc.kill()  # asked twice: stop now
+        finally:
+            self.proc.wait()
+
+    def partial_stats(self) -> CrawlStats:
+        """What the child reported last, for a child that ended without its "done" line."""
+        last = self.last
+        return CrawlStats(run_id=self.run_id or 0, pages=int(last.get("pages", 0)),
+                          products=int(last.get("products", 0)),
+                          images=dict(last.get("images") or {}),
+                          errors=dict(last.get("error_reasons") or {}),
+                          finish_reason="killed")
+
+
 def crawl(config: CrawlConfig, progress: Progress | None = None) -> CrawlStats:
     """Crawl ``config.start_urls`` into ``config.out``; returns the run's statistics.
 
-    Raises GarmentError when the crawl cannot start or its process fails; per-URL
-    failures are not errors: they are stored in the catalogue and counted in the stats.
+    ``stats.problem`` is set (one line naming the cause) when the crawl stored no product:
+    the host was unreachable, robots.txt forbade everything, or no page had product markup.
+    Raises CrawlInterrupted on Ctrl-C or SIGTERM (after stopping the child gracefully and
+    recording the run as "interrupted"), GarmentError when the crawl cannot start or its
+    process fails; per-URL failures are not errors: they are stored and counted.
+
+    The child runs in its own process group, so a terminal's Ctrl-C reaches this process
+    only and the child gets exactly one stop signal from it; the child asks Linux to send
+    it SIGTERM when this process dies, even by SIGKILL (``prctl(PR_SET_PDEATHSIG)``, tied
+    to the thread that started it: call ``crawl`` from a thread that outlives it).
     """
     config_path = prepare(config)
     if config.ignore_robots:
         logger.warning("robots.txt is IGNORED for this crawl (--ignore-robots): only crawl "
                        "a shop that has allowed it")
     log_path = Path(config.out) / LOG_NAME
-    stats: dict[str, Any] | None = None
-    with open(log_path, "ab") as log:
+    env = child_env()
+    env[PARENT_ENV] = str(os.getpid())
+    # A graceful stop waits for the requests in flight: a timeout at most, and then some.
+    grace = config.timeout + 15.0
+    with open(log_path, "ab") as log, _sigterm_raises():
         proc = subprocess.Popen(command(config_path), stdout=subprocess.PIPE, stderr=log,
-                                env=child_env(), text=True, bufsize=1)
-        assert proc.stdout is not None
+                                env=env, text=True, bufsize=1, process_group=0)
+        child = _Child(proc, progress)
         try:
-            for line in proc.stdout:  # ends when the child exits
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if event.get("event") == "progress" and progress is not None:
-                    progress(event)
-                elif event.get("event") == "done":
-                    stats = event["stats"]
+            child.follow()
             rc = proc.wait()
-        except BaseException:
-            # Ctrl-C or a failing callback: stop the child the way Scrapy stops cleanly.
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            raise
-    if rc != 0 or stats is None:
+        except BaseException as exc:
+            interrupted = isinstance(exc, (KeyboardInterrupt, _Terminated))
+            signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+            child.stop(signum, grace)
+            if not interrupted:
+                raise  # a failing progress callback: the child is stopped, the error stays
+            raise CrawlInterrupted(_interrupted_stats(config, child), signum) from None
+    if child.stats is not None and child.stats.get("finish_reason") in ("shutdown", ""):
+        # Stopped by a signal sent to the child itself (kill PID): an interruption too.
+        raise CrawlInterrupted(CrawlStats.from_dict(child.stats), signal.SIGTERM)
+    if rc != 0 or child.stats is None:
         tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         last = tail[-1] if tail else "no output"
         raise GarmentError(f"crawl of {', '.join(config.start_urls)} failed (exit {rc}): "
                            f"{last[:300]}; the full log is {log_path}")
-    return CrawlStats.from_dict(stats)
+    return CrawlStats.from_dict(child.stats)
+
+
+def _interrupted_stats(config: CrawlConfig, child: _Child) -> CrawlStats:
+    """The stats of an interrupted crawl: the child's own when it stopped cleanly, else its
+    last progress, recorded here for it (the run would stay "running" otherwise)."""
+    if child.stats is not None:
+        return CrawlStats.from_dict(child.stats)
+    stats = child.partial_stats()
+    if child.run_id is not None:
+        from garment.store import Catalogue
+
+        with Catalogue.open(config.out) as cat:
+            cat.finish_run(child.run_id, stats.as_dict(), "interrupted")
+    return stats

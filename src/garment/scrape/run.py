@@ -1,20 +1,25 @@
 """Scrape, the child process: ``python -m garment.scrape.run CONFIG.json``.
 
 Runs one Scrapy crawl with garment's polite settings and prints JSON lines on stdout:
-``{"event": "progress", ...}`` about twice a second and ``{"event": "done", "stats":
-{...}}`` at the end. Scrapy's log goes to stderr (the parent sends it to DIR/crawl.log).
+``{"event": "started", "run_id": N}``, ``{"event": "progress", ...}`` about twice a second
+and ``{"event": "done", "stats": {...}}`` at the end. Scrapy's log goes to stderr (the
+parent sends it to DIR/crawl.log). SIGINT or SIGTERM stops the crawl gracefully (the run
+is then recorded as "interrupted", with its stats); the process also gets SIGTERM when its
+parent dies.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from garment.scrape import CrawlConfig, CrawlStats
+from garment.scrape import PARENT_ENV, CrawlConfig, CrawlStats
 from garment.store import Catalogue
 
 logger = logging.getLogger("garment.scrape")
@@ -22,8 +27,36 @@ logger = logging.getLogger("garment.scrape")
 PROGRESS_INTERVAL = 0.5  # seconds between progress lines
 
 
+#: Error reasons that mean the shop's host could not be reached at all.
+NETWORK_REASONS = ("dns", "connection", "timeout", "response_failed")
+
+#: prctl(2) option: the signal this process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
 def emit(event: str, **data: Any) -> None:
-    print(json.dumps({"event": event, **data}), flush=True)
+    try:
+        print(json.dumps({"event": event, **data}), flush=True)
+    except BrokenPipeError:
+        # The parent is gone; the crawl still finishes what it stores. Later lines go
+        # nowhere (and Python's flush at exit must not fail on the dead pipe either).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def die_with_parent(parent_pid: int | None) -> bool:
+    """Ask Linux to send this process SIGTERM when its parent dies, even by SIGKILL (a
+    graceful stop: the run is recorded as "interrupted"). Returns False when the parent
+    ``parent_pid`` is already gone, before the request could be made."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            logger.warning("cannot ask to die with the parent process: %s",
+                           os.strerror(ctypes.get_errno()))
+    return parent_pid is None or os.getppid() == parent_pid
 
 
 def settings_for(config: CrawlConfig) -> dict[str, Any]:
@@ -56,7 +89,11 @@ def settings_for(config: CrawlConfig) -> dict[str, Any]:
         "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
         "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
         "COOKIES_ENABLED": False,
+        # No remote access to the crawling process: Scrapy's telnet console and its
+        # RemoteControl HTTP endpoint (which runs Python sent to it, and writes a token
+        # file per crawl) stay off.
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": config.log_level.upper(),
         "LOGSTATS_INTERVAL": 60.0,
         "DOWNLOADER_MIDDLEWARES": {
@@ -70,6 +107,8 @@ def settings_for(config: CrawlConfig) -> dict[str, Any]:
         "SPIDER_MIDDLEWARES": {f"{pkg}.pipelines.PageErrorMiddleware": 950},
         "EXTENSIONS": {
             "scrapy.extensions.throttle.AutoThrottle": None,
+            "scrapy.extensions.telnet.TelnetConsole": None,
+            "scrapy.extensions.remote_control.RemoteControl": None,
             f"{pkg}.polite.PoliteThrottle": 0,
         },
         "ITEM_PIPELINES": {
@@ -82,13 +121,13 @@ def settings_for(config: CrawlConfig) -> dict[str, Any]:
 def _snapshot(spider: Any) -> dict[str, Any]:
     c = spider.counters
     return {"pages": c.pages, "products": c.products, "images": dict(c.images),
-            "errors": sum(c.errors.values())}
+            "errors": sum(c.errors.values()), "error_reasons": dict(c.errors)}
 
 
 def collect_stats(run_id: int, spider: Any, scrapy_stats: dict[str, Any],
                   elapsed: float) -> CrawlStats:
     c = spider.counters
-    return CrawlStats(
+    stats = CrawlStats(
         run_id=run_id, pages=c.pages, products=c.products, images=dict(c.images),
         robots_forbidden=int(scrapy_stats.get("robotstxt/forbidden", 0)),
         retries=int(scrapy_stats.get("retry/count", 0)),
@@ -98,6 +137,93 @@ def collect_stats(run_id: int, spider: Any, scrapy_stats: dict[str, Any],
         requests=int(scrapy_stats.get("downloader/request_count", 0)),
         elapsed_s=round(elapsed, 2),
         finish_reason=str(scrapy_stats.get("finish_reason", "")))
+    if stats.finish_reason not in ("shutdown", ""):  # an interrupted crawl is not judged
+        hosts = ", ".join(sorted(spider.sites)) or "the shop"
+        stats.problem = diagnose(stats, hosts, resumed=len(spider.done))
+    return stats
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason.replace('_', ' ')} x{n}" for reason, n in
+                     sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def diagnose(stats: CrawlStats, hosts: str, resumed: int = 0) -> str:
+    """One line naming why a crawl stored no product; "" when it stored some, or when it
+    resumed a catalogue (``resumed`` products already stored) and found nothing new."""
+    if stats.products:
+        return ""
+    if stats.pages == 0:
+        if stats.robots_forbidden:
+            return (f"robots.txt of {hosts} forbids this crawler every page it tried "
+                    f"({stats.robots_forbidden} refused); crawl it only with the shop's "
+                    "permission (--ignore-robots)")
+        network = {r: n for r, n in stats.errors.items() if r in NETWORK_REASONS}
+        if network:
+            return f"unreachable host: {hosts} ({_reasons(network)}); check the URL and network"
+        http = {r: n for r, n in stats.errors.items() if r.startswith("http_")}
+        if http:
+            return f"{hosts} answered no page ({_reasons(http)}); check the start URL"
+        if stats.errors:
+            return f"no page of {hosts} could be read ({_reasons(stats.errors)})"
+        return f"no page of {hosts} was reached; check the start URLs"
+    if resumed:
+        return ""
+    return (f"no product markup on the {stats.pages} pages read: try --site with a site "
+            "profile (selectors for this shop)")
+
+
+def run_status(stats: CrawlStats) -> str:
+    """The run's status in the catalogue: finished, interrupted (a signal stopped it),
+    failed (nothing stored; ``stats.problem`` says why) or Scrapy's finish reason."""
+    reason = stats.finish_reason
+    if reason in ("shutdown", ""):  # "": the reactor was stopped mid-crawl, by a signal
+        return "interrupted"
+    if stats.problem:
+        return "failed"
+    return reason
+
+
+class GracefulStop:
+    """SIGINT, SIGTERM and SIGHUP stop the crawl gracefully, once: requests in flight
+    finish, the spider closes ("shutdown") and the run is recorded with its stats.
+
+    Later signals are ignored rather than taken as Scrapy's "stop uncleanly": a parent's
+    death reaches this process once per thread of the parent, and the parent kills this
+    process itself when a graceful stop takes too long.
+    """
+
+    def __init__(self, process: Any):
+        self.process = process
+        self.started = False
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self.handle)
+
+    def engine_started(self) -> None:
+        self.started = True
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            return
+        self.signum = signum
+        if not self.started:
+            # Nothing crawled or stored yet, and no engine to stop: end now (the run row
+            # is closed by the parent, or marked interrupted by the next run).
+            os._exit(128 + signum)
+        from twisted.internet import reactor
+
+        # Not here: a signal handler may interrupt a write to the log, or the reactor.
+        reactor.callFromThread(self._stop)
+
+    def _stop(self) -> None:
+        from scrapy.utils.defer import deferred_from_coro
+
+        assert self.signum is not None
+        logger.info("received %s: stopping gracefully", signal.Signals(self.signum).name)
+        deferred_from_coro(self.process.stop())
 
 
 def run(config: CrawlConfig) -> CrawlStats:
@@ -109,6 +235,7 @@ def run(config: CrawlConfig) -> CrawlStats:
 
     catalogue = Catalogue.open(config.out)
     run_id = catalogue.start_run(json.loads(config.to_json()))
+    emit("started", run_id=run_id)
     if config.ignore_robots:
         logger.warning("robots.txt is IGNORED for this crawl (--ignore-robots)")
     process = AsyncCrawlerProcess(settings_for(config))
@@ -131,17 +258,17 @@ def run(config: CrawlConfig) -> CrawlStats:
 
     crawler.signals.connect(opened, signal=signals.spider_opened)
     crawler.signals.connect(closed, signal=signals.spider_closed)
+    stop = GracefulStop(process)
+    crawler.signals.connect(stop.engine_started, signal=signals.engine_started)
+    stop.install()
     process.crawl(crawler, config=config, catalogue=catalogue, run_id=run_id)
-    process.start()
-    if crawler.stats is None or crawler.spider is None or \
-            not crawler.stats.get_value("finish_reason"):
+    process.start(install_signal_handlers=False)
+    if crawler.stats is None or crawler.spider is None:
         catalogue.finish_run(run_id, {}, "failed")
         raise RuntimeError("the crawl did not run; the log above says why")
     stats = collect_stats(run_id, crawler.spider, crawler.stats.get_stats(),
                           time.monotonic() - started)
-    catalogue.finish_run(run_id, stats.as_dict(),
-                         "finished" if stats.finish_reason == "finished" else
-                         stats.finish_reason or "stopped")
+    catalogue.finish_run(run_id, stats.as_dict(), run_status(stats))
     catalogue.close()
     return stats
 
@@ -150,6 +277,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m garment.scrape.run CONFIG.json", file=sys.stderr)
         return 2
+    parent = os.environ.get(PARENT_ENV)
+    if not die_with_parent(int(parent) if parent else None):
+        return 1  # the parent died while this process started: nobody wants the crawl
     config = CrawlConfig.from_json(Path(argv[0]).read_text(encoding="utf-8"))
     stats = run(config)
     emit("progress", pages=stats.pages, products=stats.products, images=stats.images,

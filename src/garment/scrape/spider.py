@@ -89,13 +89,16 @@ def failure_reason(failure: Failure) -> tuple[str, int | None]:
         return "ignored", None
     if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
         return "timeout", None
-    if isinstance(exc, DNSLookupError):
+    # Scrapy 2.14+ wraps Twisted's errors in its own (names, so older versions work too).
+    name = type(exc).__name__
+    if isinstance(exc, DNSLookupError) or name == "CannotResolveHostError":
         return "dns", None
-    if isinstance(exc, ConnectError):
+    if isinstance(exc, ConnectError) or name == "DownloadConnectionRefusedError":
         return "connection", None
-    if isinstance(exc, ResponseFailed):
+    if isinstance(exc, ResponseFailed) or name in ("ResponseDataLossError",
+                                                   "DownloadFailedError"):
         return "response_failed", None
-    return type(exc).__name__, None
+    return name, None
 
 
 class ShopSpider(Spider):
