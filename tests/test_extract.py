@@ -162,3 +162,35 @@ def test_image_checks(tmp_path: Path) -> None:
     rel = save_image(tmp_path, good, check)
     assert rel == f"images/{check.sha256[:2]}/{check.sha256}.jpg"  # type: ignore[index]
     assert (tmp_path / rel).read_bytes() == good
+
+
+@pytest.mark.parametrize("depth", [200_000, 2_000, 100])
+def test_deeply_nested_jsonld_is_an_error_not_a_crash(depth: int) -> None:
+    from garment.scrape.schemaorg import MAX_DEPTH, JsonLdTooDeep
+
+    nested = "[" * depth + "]" * depth
+    with pytest.raises(JsonLdTooDeep):
+        loads_tolerant(nested)
+    html = page(f"<script type='application/ld+json'>{nested}</script>"
+                + ld({"@type": "Product", "name": "Coat"}))
+    with pytest.raises(JsonLdTooDeep):  # the crawl counts it (PageErrorMiddleware)
+        extract_product(html, URL)
+    ok = "[" * (MAX_DEPTH - 2) + '{"@type": "Product", "name": "Deep"}' + "]" * (MAX_DEPTH - 2)
+    assert loads_tolerant(ok)  # real markup, however verbose, stays well inside
+
+
+def test_largest_rendition_first() -> None:
+    head = ld({"@type": "Product", "name": "Coat", "image": [
+        "/img/coat.jpg?w=200", "/img/back.jpg", "/img/coat.jpg?w=1600"]})
+    p = extract_product(page(head), URL)
+    assert p is not None and p.image_urls == [
+        "http://127.0.0.1:8000/img/coat.jpg?w=1600", "http://127.0.0.1:8000/img/coat.jpg?w=200",
+        "http://127.0.0.1:8000/img/back.jpg"]
+    og = "<meta property='og:type' content='product'><meta property='og:title' content='X'>"
+    body = ("<picture><source srcset='/img/x-640.webp 640w, /img/x-1280.webp 1280w'>"
+            "<img src='/img/x-320.jpg' alt='X'></picture>")
+    p = extract_product(page(og, body), URL)
+    assert p is not None and p.image_urls == ["http://127.0.0.1:8000/img/x-1280.webp"]
+    body = "<img src='/img/t.jpg' srcset='/img/t.jpg 1x, /img/t@2x.jpg 2x' width='60'>"
+    p = extract_product(page(og, body), URL)  # a 60 px thumbnail is a packshot, not an icon
+    assert p is not None and p.image_urls == ["http://127.0.0.1:8000/img/t@2x.jpg"]

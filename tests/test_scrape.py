@@ -14,7 +14,7 @@ import pytest
 
 from garment.scrape import CrawlConfig, CrawlStats, child_env, command, crawl, prepare
 from garment.store import Catalogue
-from shopsite import ShopSite
+from shopsite import ShopSite, make_jpeg
 
 #: Packshot status of the special products (every other product: "ok").
 EXPECTED_IMAGES = {11: "not_image", 13: "noai", 14: "noai", 15: "too_small", 17: "robots"}
@@ -170,3 +170,107 @@ def test_crawl_delay_is_a_floor_and_page_budget_holds(tmp_path: Path) -> None:
     assert gaps and min(gaps) >= 0.3, gaps  # delay 0 asked, robots.txt's 0.4 s obeyed
     pages = [p for p in shop.requested("127.0.0.1") if "robots" not in p and "sitemap" not in p]
     assert stats.pages <= 3 and len(pages) <= 3, pages
+
+
+class SharedPackshotShop(ShopSite):
+    """Every product's packshot is one of three byte-identical images (as when a shop
+    reuses a photo per colour), and product 20 sells only a 40x52 thumbnail."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        shared = [make_jpeg(100 + k) for k in range(3)]
+        self.images = {i: shared[i % 3] for i in self.images}
+        self.thumb = make_jpeg(20, (40, 52))
+
+    def image_host(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        if path == "/img/20.jpg":
+            return 200, {"Content-Type": "image/jpeg"}, self.thumb
+        return super().image_host(path)
+
+
+def test_shared_packshots_at_concurrency_8_all_stored(tmp_path: Path) -> None:
+    shop = SharedPackshotShop(n_products=60).start()
+    try:
+        stats = crawl(fast_config(shop, tmp_path, concurrency=8))
+    finally:
+        shop.stop()
+    with Catalogue.open(tmp_path, create=False) as cat:
+        products = {product_id(p["canonical_url"]): p for p in cat.products()}
+        images = {img["product_id"]: img for img in cat.images()}
+        errors = cat.errors()
+    assert sorted(products) == sorted(shop.page_ids)  # none lost to a colliding write
+    stored = {}
+    for i, p in products.items():
+        img = images[p["id"]]
+        assert img["status"] == EXPECTED_IMAGES.get(i, "ok"), (i, img)
+        if img["status"] == "ok":
+            assert hashlib.sha256((tmp_path / img["path"]).read_bytes()).hexdigest() == \
+                img["sha256"]
+            stored[img["sha256"]] = img["path"]
+    thumb = images[products[20]["id"]]
+    assert (thumb["status"], thumb["width"], thumb["height"]) == ("ok", 40, 52)  # kept
+    files = sorted(p.relative_to(tmp_path).as_posix()
+                   for p in (tmp_path / "images").rglob("*") if p.is_file())
+    assert files == sorted(stored.values()) and len(files) == 4  # 3 shared + the thumbnail
+    # /p/16/alt is the same product stored again (merged by sku): counted once more.
+    assert stats.products >= len(products) and stats.images["ok"] >= len(
+        [i for i in products if EXPECTED_IMAGES.get(i, "ok") == "ok"])
+    assert not [e for e in errors if "FileNotFound" in (e["detail"] or "")]
+
+
+class HostileShop(ShopSite):
+    """Pages that name other services on the crawling machine as packshots, and one
+    whose JSON-LD nests 200,000 deep. ``elsewhere`` is another loopback server (a stand-in
+    for a database or an admin page) that must never be asked anything."""
+
+    elsewhere = 0
+
+    def image_urls(self, i: int) -> list[str]:
+        other = f"http://127.0.0.1:{self.elsewhere}"
+        if i == 3:  # straight to the other service
+            return [f"{other}/img/3.jpg"]
+        if i == 4:  # first candidate refused, the second (on the shop) used
+            return [f"{other}/img/4.jpg", f"{self.img}/img/4.jpg"]
+        if i == 6:  # the shop's image host redirects to the other service
+            return [f"{self.img}/away/6.jpg"]
+        return super().image_urls(i)
+
+    def image_host(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        if path.startswith("/away/"):
+            return 302, {"Location": f"http://127.0.0.1:{self.elsewhere}/img/6.jpg"}, b""
+        return super().image_host(path)
+
+    def product_page(self, i: int, alt: bool = False) -> str:
+        html = super().product_page(i, alt)
+        if i == 9:
+            deep = "[" * 200_000 + "]" * 200_000
+            html = html.replace("</head>", f"<script type='application/ld+json'>{deep}"
+                                           "</script></head>")
+        return html
+
+
+def test_images_never_reach_other_services_and_deep_jsonld_is_counted(tmp_path: Path) -> None:
+    elsewhere = ShopSite().start()  # any request it receives is a failure
+    shop = HostileShop(n_products=12)
+    shop.elsewhere = elsewhere.port
+    shop.start()
+    try:
+        stats = crawl(fast_config(shop, tmp_path))
+    finally:
+        shop.stop()
+        elsewhere.stop()
+    assert elsewhere.hits == []
+    with Catalogue.open(tmp_path, create=False) as cat:
+        products = {product_id(p["canonical_url"]): p for p in cat.products()}
+        ids = {p["id"]: i for i, p in products.items()}
+        images = {ids[img["product_id"]]: img for img in cat.images()}
+        errors = [(e["kind"], e["reason"], e["url"]) for e in cat.errors()]
+    for i in (3, 6):
+        assert images[i]["status"] == "refused", images[i]
+        assert "loopback" in images[i]["error"] and str(elsewhere.port) in images[i]["error"]
+    assert images[4]["status"] == "ok" and images[4]["url"] == f"{shop.img}/img/4.jpg"
+    assert stats.images["refused"] == 2 and stats.errors["image_refused"] == 3
+    # The page with 200,000 nested brackets: not stored, not lost, one counted error.
+    assert 9 not in products and stats.errors["jsonld_too_deep"] == 1
+    assert ("page", "jsonld_too_deep", f"{shop.url}p/9") in errors
+    assert sorted(products) == [i for i in shop.page_ids if i != 9]

@@ -220,9 +220,13 @@ def _img_src(img: Any) -> str:
         if value and not value.startswith("data:"):
             return value
     sets = [img.get("srcset"), img.get("data-srcset")]
-    parent = img.getparent()
-    if parent is not None and parent.tag == "picture":
-        sets += [s.get("srcset") for s in parent.iter("source")]
+    el = img.getparent()
+    for _ in range(3):  # libxml2 nests the <img> inside <source> (not void to it)
+        if el is None or el.tag == "picture":
+            break
+        el = el.getparent()
+    if el is not None and el.tag == "picture":
+        sets += [s.get("srcset") for s in el.iter("source")]
     for srcset in sets:
         if srcset and (best := srcset_best(srcset)):
             return best
