@@ -78,6 +78,7 @@ class _Hit:
     sense: Sense
     guessed: bool
     text: str
+    head_first: bool   # every language that has the word puts its head noun first ("robe", "vestido")
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ class TextLabeller:
                 break
         if not hits:
             return None
-        first = hint in self._lex.head_first if hint else hits[0].sense.lang in self._lex.head_first
+        first = hint in self._lex.head_first if hint else hits[0].head_first
         head = hits[0] if first else hits[-1]
         clarity = 1.0
         if any(h.sense.label != head.sense.label for h in hits):
@@ -234,7 +235,8 @@ class TextLabeller:
                 covered.update(range(i, i + length))
                 sense, guessed = self._resolve(senses, hint)
                 if sense.label is not None:
-                    hits.append(_Hit(i, i + length, sense, guessed, text[toks[i][1]:toks[i + length - 1][2]]))
+                    first = all(s.lang in self._lex.head_first for s in senses)
+                    hits.append(_Hit(i, i + length, sense, guessed, text[toks[i][1]:toks[i + length - 1][2]], first))
             i += length
         return hits, covered
 
