@@ -174,13 +174,19 @@ def test_crawl_delay_is_a_floor_and_page_budget_holds(tmp_path: Path) -> None:
 
 class SharedPackshotShop(ShopSite):
     """Every product's packshot is one of three byte-identical images (as when a shop
-    reuses a photo per colour), and product 20 sells only a 40x52 thumbnail."""
+    reuses a photo per colour); product 20 sells only a 40x52 thumbnail, product 21 names
+    that thumbnail before its own photo."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         shared = [make_jpeg(100 + k) for k in range(3)]
         self.images = {i: shared[i % 3] for i in self.images}
         self.thumb = make_jpeg(20, (40, 52))
+
+    def image_urls(self, i: int) -> list[str]:
+        if i == 21:
+            return [f"{self.img}/img/20.jpg", f"{self.img}/img/21.jpg"]
+        return super().image_urls(i)
 
     def image_host(self, path: str) -> tuple[int, dict[str, str], bytes]:
         if path == "/img/20.jpg":
@@ -209,6 +215,8 @@ def test_shared_packshots_at_concurrency_8_all_stored(tmp_path: Path) -> None:
             stored[img["sha256"]] = img["path"]
     thumb = images[products[20]["id"]]
     assert (thumb["status"], thumb["width"], thumb["height"]) == ("ok", 40, 52)  # kept
+    larger = images[products[21]["id"]]  # the thumbnail came first, the photo is larger
+    assert (larger["url"], larger["width"]) == (f"{shop.img}/img/21.jpg", 200)
     files = sorted(p.relative_to(tmp_path).as_posix()
                    for p in (tmp_path / "images").rglob("*") if p.is_file())
     assert files == sorted(stored.values()) and len(files) == 4  # 3 shared + the thumbnail
