@@ -79,7 +79,6 @@ def scrape_cmd(
         typer.echo(str(exc), err=True)
         raise typer.Exit(exc.exit_code) from None
     _print_stats(stats.as_dict(), out)
-    _print_limits(config, stats.skipped)
     if stats.problem:
         typer.echo(f"error: {stats.problem}", err=True)
         raise typer.Exit(1)
