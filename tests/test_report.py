@@ -162,7 +162,11 @@ def test_classify_catalogue_reuses_answers_and_records_failures(
     # `garment export` carries the labels of the model written last.
     with Catalogue.open(catalogue) as cat:
         rows = {r["name"]: r for r in export_rows(cat, None)}
-    assert rows["Wool coat"]["label"] in (*CLASSES, OTHER) and rows["No picture"]["label"] is None
+    assert rows["Wool coat"]["label"] in (*CLASSES, OTHER) and rows["Wool coat"]["image_label"] is not None
+    # No packshot, but its shop category says what it is: labelled from the text alone.
+    assert rows["No picture"]["image_label"] is None
+    assert (rows["No picture"]["label"], rows["No picture"]["label_source"]) == ("Bag", "text")
+    assert "Bag" in rows["No picture"]["text_evidence"]
 
 
 def test_model_card_shows_real_photo_metrics_when_present(catalogue: Path) -> None:

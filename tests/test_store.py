@@ -30,7 +30,7 @@ def test_migrations_recorded_and_safe_to_rerun(tmp_path: Path) -> None:
         assert cat.migrate() == []
         assert cat.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with Catalogue.open(tmp_path) as cat:  # reopening applies nothing new
-        assert cat.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 2
+        assert cat.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
     with pytest.raises(GarmentError, match="garment scrape"):
         Catalogue.open(tmp_path / "missing", create=False)
 

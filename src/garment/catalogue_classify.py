@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from garment.classify import (
     DEFAULT_MODEL_DIR,
     META_FILE,
@@ -31,9 +33,12 @@ from garment.classify import (
 )
 from garment.classify import Prediction as ImagePrediction
 from garment.errors import GarmentError, ModelFileError
+from garment.labels import TextLabel, TextLabeller
+from garment.labels.fuse import Fusion, fuse
 from garment.store import Catalogue, Prediction
 
 MODELS_DIR = "models"  # inside the catalogue folder: one card snapshot per model id
+MODEL_SETTING = "model_dir"  # catalogue setting: its own model folder, relative to the catalogue
 FLUSH_EVERY = 256  # predictions written per transaction: a kill loses at most these
 
 
@@ -59,13 +64,39 @@ class CatalogueClassified:
     classified: int = 0  # classified in this call
     reused: int = 0  # already had an answer from this model
     failed: int = 0  # packshots that could not be converted (rows with status "error")
-    labels: Counter[str] = field(default_factory=Counter)  # over this call's answers
+    labels: Counter[str] = field(default_factory=Counter)  # over this call's image answers
     elapsed_s: float = 0.0
+    model_dir: str = ""  # the model folder used (the catalogue's own after `garment adapt`)
+    # Fusion with the products' text (empty when classified without text):
+    products: int = 0
+    text_labelled: int = 0  # products whose text named a class or "other"
+    sources: Counter[str] = field(default_factory=Counter)  # final labels by source: image, text, agree
+    conflicts: int = 0  # image and text named different labels
+    final_labels: Counter[str] = field(default_factory=Counter)  # the final labels, every product
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["labels"] = dict(self.labels)
+        for key in ("labels", "sources", "final_labels"):
+            d[key] = dict(getattr(self, key))
         return d
+
+
+def catalogue_model(cat: Catalogue) -> Path | None:
+    """The catalogue's own model folder (set by ``garment adapt``), or None for the shipped one."""
+    value = cat.get_setting(MODEL_SETTING)
+    if not value:
+        return None
+    folder = cat.folder / value
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise GarmentError(f"the catalogue's model {folder} is missing; run `garment adapt --catalogue "
+                           f"{cat.folder}` again, or pass --model")
+    return folder
+
+
+def set_catalogue_model(cat: Catalogue, folder: Path | None) -> None:
+    """Make ``folder`` (inside the catalogue folder) the catalogue's model; None: the shipped one."""
+    cat.set_setting(MODEL_SETTING, None if folder is None else folder.resolve().relative_to(
+        cat.folder.resolve()).as_posix())
 
 
 def _to_row(image_id: int, p: ImagePrediction, classes: list[str]) -> Prediction:
@@ -73,7 +104,8 @@ def _to_row(image_id: int, p: ImagePrediction, classes: list[str]) -> Prediction
         return Prediction(image_id, None, None, None, None, status="error", error=p.error)
     order = p.probs.argsort()[::-1][:3]
     top3 = [(classes[int(j)], round(float(p.probs[j]), 4)) for j in order]
-    return Prediction(image_id, p.label, p.label_index, p.confidence, top3)
+    return Prediction(image_id, p.label, p.label_index, p.confidence, top3,
+                      probs=[float(q) for q in p.probs], score=p.score)
 
 
 def _done(cat: Catalogue, mid: str) -> set[int]:
@@ -88,10 +120,15 @@ def classify_catalogue(
     config: ClassifyConfig | None = None,
     force: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
+    text: bool = True,
+    labels_map: str | Path | None = None,
 ) -> CatalogueClassified:
-    """Classify the stored packshots of the catalogue in ``catalogue_dir``.
+    """Classify the stored packshots of the catalogue in ``catalogue_dir``, then fuse each
+    product's image answer with its text label into its final label.
 
-    ``model_dir`` (or ``config.model_dir``; None: the shipped model) chooses the model.
+    ``model_dir`` (or ``config.model_dir``) chooses the model; None: the catalogue's own
+    (``garment adapt``), else the shipped one. ``text=False`` keeps the image answers alone;
+    ``labels_map`` is a TOML file of the shop's own words (see ``garment.labels.text``).
     A packshot that cannot be converted is stored as an "error" prediction and counted;
     GarmentError is raised only for run-level problems (no catalogue, unusable model).
     """
@@ -101,10 +138,12 @@ def classify_catalogue(
     config = config or ClassifyConfig()
     if model_dir is not None:
         config = ClassifyConfig(**{**asdict(config), "model_dir": Path(model_dir)})
-    mid = model_id(config.model_dir)
-    if config.threshold is not None:  # other answers: kept apart from the card's threshold's
-        mid = f"{mid}@{config.threshold:g}"
     with Catalogue.open(catalogue_dir, create=False) as cat:
+        if config.model_dir is None:  # the catalogue's adapted model, when it has one
+            config = ClassifyConfig(**{**asdict(config), "model_dir": catalogue_model(cat)})
+        mid = model_id(config.model_dir)
+        if config.threshold is not None:  # other answers: kept apart from the card's threshold's
+            mid = f"{mid}@{config.threshold:g}"
         images = list(cat.iter_images())
         done = set() if force else _done(cat, mid)
         todo = [img for img in images if img.image_id not in done]
@@ -127,7 +166,46 @@ def classify_catalogue(
                     buffer = []
             cat.record_predictions(mid, buffer)
             _write_snapshot(Path(catalogue_dir), mid, config, clf.threshold)
+        result.model_dir = str(config.model_dir or DEFAULT_MODEL_DIR)
+        if text:
+            card = json.loads(((config.model_dir or DEFAULT_MODEL_DIR) / META_FILE).read_text())
+            fuse_catalogue(cat, mid, Fusion.from_card(card, config.threshold), TextLabeller(labels_map), result)
     result.elapsed_s = round(time.monotonic() - started, 2)
+    return result
+
+
+def label_texts(cat: Catalogue, labeller: TextLabeller) -> dict[int, TextLabel]:
+    """Every product's text label, stored in the catalogue (replacing older ones)."""
+    labels = {int(p["id"]): labeller.label_product(p) for p in cat.products()}
+    cat.record_text_labels(labeller.version, ((pid, t.as_dict()) for pid, t in labels.items()))
+    return labels
+
+
+def fuse_catalogue(cat: Catalogue, mid: str, fusion: Fusion, labeller: TextLabeller,
+                   result: CatalogueClassified | None = None) -> CatalogueClassified:
+    """Text-label every product and fuse each text label with model ``mid``'s image answer
+    into the final labels (``labels`` table); counts go into ``result``."""
+    result = result or CatalogueClassified(mid)
+    texts = label_texts(cat, labeller)
+    answers = {int(r["product_id"]): r for r in cat.conn.execute(
+        "SELECT i.product_id, pr.probs, pr.score, pr.status FROM images i "
+        "JOIN predictions pr ON pr.image_id = i.id AND pr.model_id = ? WHERE i.role = 'packshot'", (mid,))}
+    rows = []
+    for pid, t in texts.items():
+        a = answers.get(pid)
+        ok = a is not None and a["status"] == "ok" and a["probs"] is not None and a["score"] is not None
+        probs = np.asarray(json.loads(a["probs"])) if ok and a is not None else None
+        f = fuse(probs, float(a["score"]) if ok and a is not None else None, t.label_index, t.confidence, fusion)
+        if f.label is None:
+            continue  # neither a usable packshot nor text evidence: nothing to say
+        rows.append({"product_id": pid, **f.as_dict()})
+        result.sources[f.label_source] += 1
+        result.conflicts += int(f.conflict)
+        result.final_labels[f.label] += 1
+    result.products = len(texts)
+    result.text_labelled = sum(t.label is not None for t in texts.values())
+    cat.conn.execute("DELETE FROM labels WHERE model_id = ?", (mid,))
+    cat.record_labels(mid, rows)
     return result
 
 

@@ -1,7 +1,10 @@
 """Export: a catalogue as one table, one row per product (.csv, .jsonl or .parquet).
 
 Label columns come from the model whose predictions were written last (or the one
-named), and are empty until the catalogue is classified.
+named), and are empty until the catalogue is classified. ``label``, ``label_index`` and
+``confidence`` are the final label (image and text fused, see ``garment.labels.fuse``) and
+``label_source`` what decided it (image, text or agree); ``image_*`` are the model's own
+answer, without text; ``text_label`` and ``text_evidence`` what the product's words said.
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ from garment.store import Catalogue
 
 COLUMNS = ("product_url", "sku", "name", "brand", "price", "currency", "category",
            "image_url", "image_path", "width", "height", "sha256", "label", "label_index",
-           "confidence")
+           "confidence", "label_source", "image_label", "image_label_index", "image_confidence",
+           "text_label", "text_evidence")
+#: Numeric columns (typed in Parquet; never neutralised in CSV).
+FLOAT_COLUMNS = ("price", "confidence", "image_confidence")
+INT_COLUMNS = ("width", "height", "label_index", "image_label_index")
 FORMATS = (".csv", ".jsonl", ".parquet")
 #: Text a spreadsheet runs as a formula when a cell starts with it (OWASP's CSV injection
 #: list, plus the full-width forms some locales accept).
@@ -55,8 +62,8 @@ def _write_parquet(rows: list[dict[str, Any]], out: Path) -> None:
     except ImportError:
         raise GarmentError(f"writing {out} needs pyarrow: pip install 'garment[parquet]', "
                            "or export to .csv or .jsonl") from None
-    schema = pa.schema([(c, pa.float64() if c in ("price", "confidence") else
-                         pa.int64() if c in ("width", "height", "label_index") else
+    schema = pa.schema([(c, pa.float64() if c in FLOAT_COLUMNS else
+                         pa.int64() if c in INT_COLUMNS else
                          pa.string()) for c in COLUMNS])
     table = pa.Table.from_pylist(rows, schema=schema)
     pq.write_table(table, out)

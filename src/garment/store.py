@@ -94,6 +94,33 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             PRIMARY KEY (image_id, model_id)
         );
     """),
+    (3, "text and fused labels", """
+        CREATE TABLE text_labels (
+            product_id INTEGER PRIMARY KEY REFERENCES products(id) ON DELETE CASCADE,
+            label TEXT, label_index INTEGER,     -- a class, 'other' (-1), or NULL: no label
+            confidence REAL,
+            field TEXT,                          -- category, name, url, description, map
+            evidence TEXT,                       -- readable: which field, which words
+            labeller TEXT NOT NULL,              -- version of vocabulary + user map
+            created TEXT NOT NULL
+        );
+        CREATE TABLE labels (                    -- the final label: image and text fused
+            product_id INTEGER NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+            model_id TEXT NOT NULL,
+            label TEXT, label_index INTEGER, confidence REAL,
+            label_source TEXT NOT NULL,          -- image, text or agree
+            conflict INTEGER NOT NULL DEFAULT 0, -- image and text named different labels
+            created TEXT NOT NULL,
+            PRIMARY KEY (product_id, model_id)
+        );
+        CREATE TABLE settings (                  -- catalogue-wide choices, e.g. its model
+            key TEXT PRIMARY KEY, value TEXT NOT NULL, updated TEXT NOT NULL
+        );
+        -- What fusion with text needs of an image answer: every class probability and the
+        -- in-scope score its "other" threshold applies to.
+        ALTER TABLE predictions ADD COLUMN probs TEXT;   -- JSON [p0, ..., p9]
+        ALTER TABLE predictions ADD COLUMN score REAL;
+    """),
 )
 
 
@@ -131,6 +158,8 @@ class Prediction:
     top3: list[tuple[str, float]] | None = None
     status: str = "ok"
     error: str | None = None
+    probs: list[float] | None = None  # every class probability, for fusion with text
+    score: float | None = None  # the in-scope score
 
 
 class Catalogue:
@@ -357,11 +386,13 @@ class Catalogue:
             for p in rows:
                 self.conn.execute(
                     "INSERT OR REPLACE INTO predictions (image_id, model_id, label, "
-                    "label_index, confidence, top3, status, error, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "label_index, confidence, top3, status, error, created, probs, score) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (p.image_id, model_id, p.label, p.label_index, p.confidence,
                      None if p.top3 is None else json.dumps([list(t) for t in p.top3]),
-                     p.status, p.error, now))
+                     p.status, p.error, now,
+                     None if p.probs is None else json.dumps([round(float(q), 5) for q in p.probs]),
+                     p.score))
                 n += 1
         return n
 
@@ -382,15 +413,82 @@ class Catalogue:
             "p.name, p.brand, p.price, p.currency, p.category, p.description, p.extractor, "
             "i.id AS image_id, i.url AS image_url, i.status AS image_status, "
             "i.path AS image_path, i.width, i.height, i.sha256, "
-            "pr.label, pr.label_index, pr.confidence, pr.top3 "
+            "pr.label AS image_label, pr.label_index AS image_label_index, "
+            "pr.confidence AS image_confidence, pr.top3, "
+            "t.label AS text_label, t.label_index AS text_label_index, "
+            "t.confidence AS text_confidence, t.evidence AS text_evidence, "
+            "l.label AS fused_label, l.label_index AS fused_label_index, "
+            "l.confidence AS fused_confidence, l.label_source, l.conflict "
             "FROM products p "
             "LEFT JOIN images i ON i.product_id = p.id AND i.role = 'packshot' "
             "LEFT JOIN predictions pr ON pr.image_id = i.id AND pr.model_id = ? "
-            "ORDER BY p.id", (model_id,)).fetchall()
+            "LEFT JOIN text_labels t ON t.product_id = p.id "
+            "LEFT JOIN labels l ON l.product_id = p.id AND l.model_id = ? "
+            "ORDER BY p.id", (model_id, model_id)).fetchall()
         out = []
         for r in rows:
             d = dict(r)
             d["top3"] = json.loads(d["top3"]) if d["top3"] else None
+            # The final label: the fused one where classify fused image and text, else the image's.
+            if d["label_source"] is not None:
+                d["label"], d["label_index"] = d.pop("fused_label"), d.pop("fused_label_index")
+                d["confidence"] = d.pop("fused_confidence")
+            else:
+                for key in ("fused_label", "fused_label_index", "fused_confidence"):
+                    d.pop(key)
+                d["label"], d["label_index"] = d["image_label"], d["image_label_index"]
+                d["confidence"] = d["image_confidence"]
+                d["label_source"] = "image" if d["image_label"] is not None else None
+            d["conflict"] = bool(d["conflict"]) if d["conflict"] is not None else None
             d["model_id"] = model_id if d["label"] is not None else None
             out.append(d)
         return out
+
+    # -- text labels, fused labels and settings ----------------------------------------
+    def record_text_labels(self, labeller: str, rows: Iterable[tuple[int, dict[str, Any]]]) -> int:
+        """Store (or replace) each product's text label: (product_id, ``TextLabel.as_dict()``-like
+        dict with label, label_index, confidence, field and evidence)."""
+        now = _now()
+        n = 0
+        with self.conn:
+            for pid, t in rows:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO text_labels (product_id, label, label_index, confidence, "
+                    "field, evidence, labeller, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (pid, t.get("label"), t.get("label_index"), t.get("confidence"), t.get("field"),
+                     t.get("evidence"), labeller, now))
+                n += 1
+        return n
+
+    def text_labels(self) -> dict[int, dict[str, Any]]:
+        """product_id -> its stored text label row."""
+        return {int(r["product_id"]): dict(r) for r in self.conn.execute("SELECT * FROM text_labels")}
+
+    def record_labels(self, model_id: str, rows: Iterable[dict[str, Any]]) -> int:
+        """Store (or replace) the final labels of ``model_id``: dicts with product_id, label,
+        label_index, confidence, label_source and conflict."""
+        now = _now()
+        n = 0
+        with self.conn:
+            for r in rows:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO labels (product_id, model_id, label, label_index, confidence, "
+                    "label_source, conflict, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r["product_id"], model_id, r.get("label"), r.get("label_index"), r.get("confidence"),
+                     r["label_source"], int(bool(r.get("conflict"))), now))
+                n += 1
+        return n
+
+    def get_setting(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        """Set (or with None, clear) a catalogue-wide setting."""
+        with self.conn:
+            if value is None:
+                self.conn.execute("DELETE FROM settings WHERE key=?", (key,))
+            else:
+                self.conn.execute("INSERT OR REPLACE INTO settings (key, value, updated) VALUES (?, ?, ?)",
+                                  (key, value, _now()))
+
