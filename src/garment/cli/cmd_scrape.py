@@ -19,8 +19,30 @@ def scrape_cmd(
     out: Annotated[Path, typer.Option("--out", help="Catalogue folder.")] = Path("catalogue"),
     max_products: Annotated[int | None, typer.Option(
         "--max-products", min=1, help="Stop after storing N products.")] = None,
-    max_pages: Annotated[int | None, typer.Option(
-        "--max-pages", min=1, help="Stop after requesting N pages.")] = None,
+    max_pages: Annotated[int, typer.Option(
+        "--max-pages", min=0, help="Page budget: stop after requesting N pages (0: no "
+                                   "budget).")] = 50_000,
+    max_depth: Annotated[int, typer.Option(
+        "--max-depth", min=0, help="Follow links at most N hops from a start URL (0: no "
+                                   "limit).")] = 100,
+    max_barren_hops: Annotated[int, typer.Option(
+        "--max-barren-hops", min=0, help="Trap rule: at most N hops through pages without "
+                                         "a product since the last product page (0: off).")
+    ] = 10,
+    max_query_variants: Annotated[int, typer.Option(
+        "--max-query-variants", min=0, help="Trap rule: at most N query strings per path "
+                                            "(0: off).")] = 500,
+    max_id_variants: Annotated[int, typer.Option(
+        "--max-id-variants", min=0, help="Trap rule: at most N distinct minted ids "
+                                         "(session tokens) at one place of a path, as in "
+                                         "/s/<id>/... (0: off).")
+    ] = 3,
+    max_segment_repeats: Annotated[int, typer.Option(
+        "--max-segment-repeats", min=0, help="Trap rule: one path segment at most N times, "
+                                             "as in /a/b/a/b/... (0: off).")] = 3,
+    max_links_per_page: Annotated[int, typer.Option(
+        "--max-links-per-page", min=0, help="Read at most N links of one page (0: "
+                                            "all).")] = 1_000,
     delay: Annotated[float, typer.Option(
         "--delay", min=0, help="Seconds between requests to one host (robots.txt "
                                "Crawl-delay raises it).")] = 1.0,
@@ -54,8 +76,14 @@ def scrape_cmd(
 
     err = Console(stderr=True)
     config = CrawlConfig(start_urls=list(urls or []), out=out, max_products=max_products,
-                         max_pages=max_pages, delay=delay, concurrency=concurrency,
-                         site=site, ignore_robots=ignore_robots, resume=resume)
+                         max_pages=max_pages or None, max_depth=max_depth,
+                         max_barren_hops=max_barren_hops,
+                         max_query_variants=max_query_variants,
+                         max_id_variants=max_id_variants,
+                         max_segment_repeats=max_segment_repeats,
+                         max_links_per_page=max_links_per_page, delay=delay,
+                         concurrency=concurrency, site=site, ignore_robots=ignore_robots,
+                         resume=resume)
     config.min_image_px = min_image_px
     if user_agent:
         config.user_agent = user_agent
@@ -79,6 +107,7 @@ def scrape_cmd(
         typer.echo(str(exc), err=True)
         raise typer.Exit(exc.exit_code) from None
     _print_stats(stats.as_dict(), out)
+    _print_limits(config, stats.skipped)
     if stats.problem:
         typer.echo(f"error: {stats.problem}", err=True)
         raise typer.Exit(1)
@@ -102,6 +131,27 @@ def _print_stats(stats: dict[str, Any], out: Path) -> None:
         table.add_row(f"errors {reason}", str(n))
     Console().print(table)
     typer.echo(f"catalogue: {out / 'catalogue.sqlite'} (log: {out / 'crawl.log'})")
+
+
+def _print_limits(config: Any, skipped: dict[str, dict[str, int]]) -> None:
+    """The crawl limits in force and, per rule, the URLs they kept the crawl from."""
+    from garment.scrape.limits import TRAPS
+
+    def n(value: int | None) -> str:
+        return f"{value:,}" if value else "off"
+
+    typer.echo(f"limits: pages {n(config.max_pages)}, depth {n(config.max_depth)}, "
+               f"barren hops {n(config.max_barren_hops)}, query variants "
+               f"{n(config.max_query_variants)}, id variants {n(config.max_id_variants)}, "
+               f"segment repeats {n(config.max_segment_repeats)}, links per page "
+               f"{n(config.max_links_per_page)}")
+    for reason, sections in sorted(skipped.items(), key=lambda kv: -sum(kv[1].values())):
+        kind = "trap" if reason in TRAPS else "limit"
+        top = sorted(sections.items(), key=lambda kv: -kv[1])
+        under = ", ".join(f"{s} ({c:,})" for s, c in top[:3]) + (", ..." if top[3:] else "")
+        total = sum(sections.values())
+        typer.echo(f"{kind} ({reason.replace('_', ' ')}): {total:,} URL{'s' * (total != 1)} "
+                   f"skipped under {under}")
 
 
 @app.command("export")

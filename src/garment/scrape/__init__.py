@@ -53,7 +53,19 @@ class CrawlConfig:
     start_urls: list[str] = field(default_factory=list)  # home page, listing or sitemap
     out: Path = Path("catalogue")           # catalogue folder
     max_products: int | None = None         # stop after storing this many products
-    max_pages: int | None = None            # stop after requesting this many pages
+    max_pages: int | None = 50_000          # stop after requesting this many pages (None:
+    #                                         no budget); a large shop fits, a trap does not
+    # Trap detection (scrape/limits.py): links past these are not followed, and counted.
+    # 0 turns a rule off.
+    max_depth: int = 100                    # hops from a start URL
+    max_barren_hops: int = 10               # hops through pages without a product since
+    #                                         the last product page (a listing's pager is free
+    #                                         while the listing offers fresh links)
+    max_query_variants: int = 500           # query strings per path (filters, sort orders)
+    max_id_variants: int = 3                # distinct minted ids (session tokens) at one
+    #                                         place of a path: /s/<id>/..., ;jsessionid=
+    max_segment_repeats: int = 3            # times one segment may appear in a path
+    max_links_per_page: int = 1_000         # links read from one page (in page order)
     delay: float = 1.0                      # seconds between requests to one host (floor;
     #                                         robots.txt Crawl-delay raises it)
     concurrency: int = 2                    # simultaneous requests per host
@@ -87,6 +99,12 @@ class CrawlConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise GarmentError(f"{name} is {value}: give a positive number or none")
+        for name in ("max_depth", "max_barren_hops", "max_query_variants", "max_id_variants",
+                     "max_segment_repeats", "max_links_per_page"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise GarmentError(f"{name} is {value!r}: give a whole number >= 0 "
+                                   "(0 turns the limit off)")
         if self.delay < 0 or self.timeout <= 0:
             raise GarmentError(f"delay {self.delay} / timeout {self.timeout}: the delay must "
                                "be >= 0 and the timeout > 0 seconds")
@@ -129,6 +147,9 @@ class CrawlStats:
     status_503: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # per-URL errors by reason
     requests: int = 0                       # every request sent, robots.txt included
+    # Links not followed, by reason (scrape/limits.py REASONS) then site section:
+    # {"barren": {"/events": 12000}, "page_budget": {"/p": 40}}
+    skipped: dict[str, dict[str, int]] = field(default_factory=dict)
     elapsed_s: float = 0.0
     finish_reason: str = ""
     problem: str = ""                       # why nothing was stored (one line), else ""

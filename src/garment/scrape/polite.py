@@ -24,8 +24,6 @@ from scrapy.extensions.throttle import AutoThrottle
 from scrapy.http import Response
 from scrapy.utils.asyncio import call_later
 
-from garment.store import site_of
-
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
@@ -131,8 +129,8 @@ class ScopeMiddleware:
         kind = request.meta.get("kind")
         if kind not in ("page", "sitemap"):
             return  # images and robots.txt may be on other hosts
-        sites = getattr(self.crawler.spider, "sites", None)
-        if sites is not None and site_of(request.url) not in sites:
+        on_site = getattr(self.crawler.spider, "on_site", None)
+        if on_site is not None and not on_site(request.url):
             raise OutOfScope(f"off the shop's site: {request.url}")
         if kind != "page":
             return

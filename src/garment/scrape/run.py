@@ -84,6 +84,9 @@ def settings_for(config: CrawlConfig) -> dict[str, Any]:
         "DOWNLOAD_MAXSIZE": config.max_page_bytes,
         "DOWNLOAD_WARNSIZE": config.max_page_bytes,
         "REDIRECT_MAX_TIMES": 5,
+        # Longer URLs are refused by the spider and counted (skipped "url_too_long"); the
+        # same number bounds Scrapy's own UrlLengthMiddleware, which would drop them silently.
+        "URLLENGTH_LIMIT": 2083,
         # Breadth first: shallow pages (listings) before deep ones.
         "DEPTH_PRIORITY": 1,
         "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
@@ -135,6 +138,7 @@ def collect_stats(run_id: int, spider: Any, scrapy_stats: dict[str, Any],
         status_503=int(scrapy_stats.get("downloader/response_status_count/503", 0)),
         errors=dict(c.errors),
         requests=int(scrapy_stats.get("downloader/request_count", 0)),
+        skipped=spider.links.summary(),
         elapsed_s=round(elapsed, 2),
         finish_reason=str(scrapy_stats.get("finish_reason", "")))
     if stats.finish_reason not in ("shutdown", ""):  # an interrupted crawl is not judged

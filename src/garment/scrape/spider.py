@@ -1,8 +1,9 @@
 """Scrape, the spider: discovery (links breadth first, sitemaps, pagination) and extraction.
 
 It only reads pages and follows links; packshots are downloaded and products stored by
-the pipelines. Pages never leave the shop's site (the start URLs' hosts); image hosts are
-reached by the packshot pipeline only.
+the pipelines. Pages never leave the shop's site (the start URLs' scheme, host and port);
+image hosts are reached by the packshot pipeline only. Every fresh link passes the crawl
+limits (``limits.LinkFilter``: page budget, trap rules) before it becomes a request.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from garment.scrape.extract import (
     parse_html,
 )
 from garment.scrape.images import forbids_ai
+from garment.scrape.limits import Limits, LinkFilter, page_origin, scope_origins
 from garment.scrape.polite import OutOfScope
 from garment.scrape.profile import SiteProfile, load_profile
 from garment.store import Catalogue, site_of
@@ -116,7 +118,8 @@ class ShopSpider(Spider):
                                             else None)
         self.start_urls = list(config.start_urls) or (self.profile.start_urls
                                                       if self.profile else [])
-        self.sites = {site_of(u) for u in self.start_urls}
+        self.sites = {site_of(u) for u in self.start_urls}  # host names, for messages
+        self.origins = scope_origins(self.start_urls)      # page scope
         self.counters = Counters()
         self.emitted = 0                    # products handed to the pipelines
         self.stopping = False               # product budget reached
@@ -127,31 +130,34 @@ class ShopSpider(Spider):
         # URLs already queued: the scheduler filters duplicates too, but only after the
         # spider middlewares, and a shop links every page to dozens of others.
         self.queued: set[str] = set()
+        self.links = LinkFilter(Limits.from_config(config))
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> ShopSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.links.limits.max_url_length = crawler.settings.getint("URLLENGTH_LIMIT", 2083)
         crawler.signals.connect(spider._robots_parsed, signal=signals.robots_parsed)
         return spider
 
     # -- requests ---------------------------------------------------------------------
-    def _page(self, url: str, priority: int = 0) -> Request:
+    def _page(self, url: str, priority: int = 0, barren: int = 0) -> Request:
         return Request(url, callback=self.parse_page, errback=self.page_failed,
-                       priority=priority, meta={"kind": "page"})
+                       priority=priority, meta={"kind": "page", "barren": barren})
 
     def _sitemap(self, url: str) -> Request:
         return Request(url, callback=self.parse_sitemap, errback=self.discovery_failed,
                        priority=5, meta={"kind": "sitemap"})
 
     def on_site(self, url: str) -> bool:
-        return urlsplit(url).scheme in ("http", "https") and site_of(url) in self.sites
+        """True for a page URL in the shop's scope: a start URL's scheme, host and port."""
+        return page_origin(url) in self.origins
 
     async def start(self) -> AsyncIterator[Any]:
         roots = []
         for url in self.start_urls:
             if re.search(r"\.xml(\.gz)?$|sitemap", urlsplit(url).path, re.I):
                 yield self._sitemap(url)
-            else:
+            elif self.links.admit_start(clean_url(url)):
                 self.queued.add(clean_url(url))
                 yield self._page(clean_url(url), priority=10)
             parts = urlsplit(url)
@@ -198,7 +204,8 @@ class ShopSpider(Spider):
                 continue
             if sitemap.type == "sitemapindex":
                 yield self._sitemap(loc)
-            elif (url := clean_url(loc)) not in self.done and url not in self.queued:
+            elif (url := clean_url(loc)) not in self.done and url not in self.queued \
+                    and self.links.admit_start(url):
                 self.queued.add(url)
                 yield self._page(url)
 
@@ -225,16 +232,45 @@ class ShopSpider(Spider):
                     self.stopping = True
         if self.stopping:
             return
+        yield from self._follow(response, tree, is_product=product is not None)
+
+    def _follow(self, response: Response, tree: Any, is_product: bool) -> Iterator[Request]:
+        """Requests for the page's fresh links that the crawl limits admit."""
+        cap = self.links.limits.max_links_per_page
+        anchors = tree.xpath("//a[@href]|//area[@href]") if cap else []
+        if len(anchors) > cap:
+            # Links past the cap are dropped from the tree before they are resolved: a
+            # page with 100,000 links costs a parse, not 100,000 URLs.
+            for el in anchors[cap:]:
+                del el.attrib["href"]
+            self.links.skip_links(response.url, len(anchors) - cap)
         pages: set[str] = set()
-        if product is None:  # a listing, perhaps: its pager links go first
+        if not is_product:  # a listing, perhaps: its pager links go first
             pages = {clean_url(u) for u in pagination_urls(
                 tree, response.url, self.profile.pagination if self.profile else None)}
+        fresh: dict[str, None] = {}
         for link in page_links(tree, response.url, self.deny):
             url = clean_url(link)
             if url not in self.queued and url not in self.done and self.on_site(url):
+                fresh[url] = None
+        taken = list(fresh)
+        depth = response.meta.get("depth", 0) + 1
+        # Hops through pages without a product since the last product page.
+        barren = 0 if is_product else response.meta.get("barren", 0) + 1
+        offers = False
+        for url in [u for u in taken if u not in pages]:
+            if self.links.admit(url, depth, barren):
+                offers = True
+                self.queued.add(url)
+                yield self._page(url, barren=barren)
+        # A pager link costs no hop while its listing offered other fresh links (products):
+        # a real category is walked to its end, an endless pager of empty pages is not.
+        hops = barren - 1 if offers else barren
+        for url in [u for u in taken if u in pages]:
+            if self.links.admit(url, depth, hops):
                 self.queued.add(url)
                 # Listing pages first: they lead to many products each.
-                yield self._page(url, priority=2 if url in pages else 0)
+                yield self._page(url, priority=2, barren=hops)
 
     # -- failures ---------------------------------------------------------------------
     def page_failed(self, failure: Failure) -> None:
