@@ -264,3 +264,161 @@ def test_openvino_is_used_without_its_telemetry() -> None:
             "assert 'openvino_telemetry' not in sys.modules, 'telemetry imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------- the ONNX cache
+
+
+def test_onnx_cache_is_the_users_own_private_folder(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stat
+
+    import garment.classify
+    from garment.cache import user_cache_dir
+
+    monkeypatch.setattr(garment.classify, "CACHE_DIR", None)  # the default: read at each export
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    shared = tmp_path / "xdg" / "garment"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)  # left open by someone: tightened before use
+    path = export_onnx(tiny_model)
+    assert path.parent == shared / "onnx" and path.is_file()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # not absolute: ignored (XDG spec)
+    assert user_cache_dir() == Path.home() / ".cache" / "garment"
+
+
+def test_a_planted_or_stale_onnx_graph_is_exported_again_never_run(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import torch
+
+    from garment.cache import sidecar_of
+    from garment.models import ModelCard, create_model, save_model
+
+    torch.manual_seed(1)  # another network: the planted graph answers differently
+    card = ModelCard("default", recipe={}, other={"score": "msp", "threshold": 0.5, "tta": ["identity"]})
+    other = save_model(tmp_path / "other", create_model("default"), card)
+    cache = tmp_path / "cache"
+    genuine, planted = export_onnx(tiny_model, cache), export_onnx(other, tmp_path / "elsewhere")
+    images = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    want = Classifier.load(config=_config(tiny_model, cache, backend="torch")).predict_arrays(images)[0]
+
+    def onnx_probs(model: Path) -> np.ndarray:
+        return Classifier.load(config=_config(model, cache, backend="onnx")).predict_arrays(images)[0]
+
+    assert not np.allclose(Classifier.load(config=_config(other, tmp_path / "elsewhere", backend="onnx"))
+                           .predict_arrays(images)[0], want, atol=1e-3)
+    plants = [
+        [(planted, genuine)],  # the graph swapped under the genuine sidecar
+        [(planted, genuine), (sidecar_of(planted), sidecar_of(genuine))],  # with its own sidecar
+        [(planted, genuine)],  # and without any sidecar (removed below)
+    ]
+    for i, swaps in enumerate(plants):
+        if i == 2:
+            sidecar_of(genuine).unlink()
+        for src, dst in swaps:
+            shutil.copyfile(src, dst)
+        assert np.allclose(onnx_probs(tiny_model), want, atol=1e-5), i
+        assert genuine.read_bytes() != planted.read_bytes()
+
+
+# --------------------------------------------------------------------------- output folders
+
+
+def test_cli_out_in_a_missing_folder_creates_it(
+    folder: Path, tiny_model: Path, tmp_path: Path, onnx_cache: Path, cli
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "missing" / "dir" / "x.csv"
+    result = cli("classify", str(folder / "p0.jpg"), "--model", str(tiny_model), "--out", str(out),
+                 "--workers", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 2  # header + one row
+
+
+def test_cli_out_where_no_folder_can_be_is_one_clear_line(
+    folder: Path, tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from garment.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit) as exit_:
+        main(["classify", str(folder / "p0.jpg"), "--model", str(tiny_model), "--out",
+              str(blocker / "x.csv"), "-q"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot write {blocker / 'x.csv'}"), err
+
+
+# --------------------------------------------------------------------------- large images
+
+
+def _big_jpeg(size: tuple[int, int], orientation: int = 1) -> bytes:
+    """A grey packshot-like JPEG: a dark block on white, optionally with an EXIF rotation."""
+    from PIL import ImageDraw
+
+    img = Image.new("L", size, 255)
+    w, h = size
+    ImageDraw.Draw(img).rectangle([w // 5, h // 8, 4 * w // 5, 7 * h // 8], fill=40)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=80, exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def _claiming(jpeg: bytes, size: tuple[int, int]) -> bytes:
+    """``jpeg`` with its frame header claiming ``size`` (a decode bomb costs a few bytes)."""
+    at = jpeg.index(b"\xff\xc0")  # baseline frame: length, precision, height, width
+    w, h = size
+    return jpeg[: at + 5] + h.to_bytes(2, "big") + w.to_bytes(2, "big") + jpeg[at + 9 :]
+
+
+@pytest.mark.parametrize("orientation", [1, 6])  # libjpeg-turbo's path; Pillow's (EXIF rotation)
+def test_a_6000x8000_jpeg_the_crawl_stores_is_classified(
+    tiny_model: Path, tmp_path: Path, orientation: int
+) -> None:
+    from garment.convert import decoded_pixels, open_image
+    from garment.scrape.images import check_image
+
+    data = _big_jpeg((6000, 8000), orientation)
+    assert check_image(data).status == "ok"
+    path = tmp_path / "big.jpg"
+    path.write_bytes(data)
+    small = open_image(path)  # decoded at 1/8 scale, then turned upright
+    assert small.size == ((750, 1000) if orientation == 1 else (1000, 750))
+    assert decoded_pixels("JPEG", 6000, 8000) == 750 * 1000
+    (row,) = Classifier.load(config=_config(tiny_model, tmp_path / "cache", backend="onnx")).predict([path])
+    assert row.status == "ok", row.error
+
+
+def test_crawl_and_classify_refuse_the_same_decode_bombs(tmp_path: Path) -> None:
+    from garment.convert import MAX_PIXELS, ConversionError, convert
+    from garment.scrape.images import check_image
+
+    def png(size: tuple[int, int]) -> bytes:
+        buf = io.BytesIO()
+        Image.new("1", size, 1).save(buf, "PNG")
+        return buf.getvalue()
+
+    jpeg = _big_jpeg((64, 80))
+    cases = {  # name: (bytes, refused as too many pixels)
+        "png 6000x6000": (png((6000, 6000)), False),
+        "png 7000x7000": (png((7000, 7000)), True),  # 49 M pixels decoded in full
+        "jpeg claiming 12000x14000": (_claiming(jpeg, (12000, 14000)), False),  # 1/8: 2.6 M
+        "jpeg claiming 60000x60000": (_claiming(jpeg, (60000, 60000)), True),  # 56 M at 1/8
+        "jpeg claiming 65000x1000": (_claiming(jpeg, (65000, 1000)), False),
+    }
+    for name, (data, bomb) in cases.items():
+        crawl = check_image(data, max_px=100_000)  # the pixel rule alone, not the side limit
+        try:
+            convert(data)
+            reason = "ok"
+        except ConversionError as exc:
+            reason = exc.reason
+        assert (crawl.status == "too_large") == bomb == (reason == "too-many-pixels"), \
+            (name, crawl, reason)
+    assert MAX_PIXELS < 7000 * 7000

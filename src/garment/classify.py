@@ -10,8 +10,10 @@ Each worker runs the whole chain (decode, convert, network) with one inference t
 arrays cross processes and the cores never wait on each other.
 
 The model runs as an ONNX export of ``InferenceHead`` (test-time views and the in-scope score
-in one graph), cached outside the package in ``~/.cache/garment/onnx`` (or a temp dir), keyed
-by the weights' SHA-256 and the card's "other" settings. OpenVINO runs it (in bf16 on CPUs
+in one graph), cached outside the package in the user's ``$XDG_CACHE_HOME/garment/onnx``
+(default ``~/.cache/garment/onnx``, mode 0700), keyed by the weights' SHA-256 and the card's
+"other" settings, and checked against them and its own SHA-256 before each use (``garment.cache``:
+a stale or planted graph is exported again, never run). OpenVINO runs it (in bf16 on CPUs
 with native bf16, where that halves the network's time), else ONNX Runtime, else the same
 head runs in eager PyTorch.
 """
@@ -27,7 +29,6 @@ import math
 import multiprocessing as mp
 import os
 import sys
-import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -39,6 +40,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from garment import OTHER, OTHER_INDEX
+from garment.cache import cached, private_dir, sha256_file, user_cache_dir
 from garment.errors import GarmentError, ModelFileError
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,9 @@ BACKENDS = ("auto", "openvino", "onnx", "torch")
 ONNX_OPSET = 17
 #: Bumped when InferenceHead's graph changes, so cached exports are redone.
 HEAD_VERSION = 2
-CACHE_DIR = Path.home() / ".cache" / "garment" / "onnx"
+#: Where ONNX exports are cached; None: ``garment.cache.user_cache_dir() / "onnx"``, read at
+#: each export (so $XDG_CACHE_HOME counts).
+CACHE_DIR: Path | None = None
 #: With ``workers=0`` (automatic), fewer images than this are classified in-process:
 #: starting worker processes (about 0.4 s: a fork server, then OpenVINO in each) costs more
 #: than a second core saves below about 700 photos (measured: 564 photos 0.72 s in-process
@@ -83,7 +87,7 @@ class ClassifyConfig:
     #: AMX, where it runs the network ~2x faster than fp32; else fp32), "onnx" (ONNX Runtime,
     #: fp32), "torch" (eager PyTorch, fp32) or "auto": the first of these that is installed.
     backend: str = "auto"
-    #: Where ONNX exports are cached; None: ~/.cache/garment/onnx (or a temp dir).
+    #: Where ONNX exports are cached; None: $XDG_CACHE_HOME/garment/onnx (~/.cache/garment/onnx).
     cache_dir: Path | None = None
 
     def validate(self) -> None:
@@ -328,35 +332,38 @@ def openvino_precision(core: Any = None) -> str:
     return "bf16" if "BF16" in caps else "f32"
 
 
-def _weights_key(info: ModelInfo) -> str:
-    """Cache key: the weights' SHA-256 plus everything in the card that shapes the head's graph."""
-    h = hashlib.sha256()
-    with (info.folder / WEIGHTS_FILE).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+def _cache_inputs(info: ModelInfo) -> dict[str, str]:
+    """What an export is made from: the weights' SHA-256 and that of everything in the card
+    that shapes the head's graph."""
     head = json.dumps([info.arch, info.arch_args, info.other, ONNX_OPSET, HEAD_VERSION], sort_keys=True, default=str)
-    return f"{h.hexdigest()[:32]}-{hashlib.sha256(head.encode()).hexdigest()[:12]}"
+    return {"weights_sha256": sha256_file(info.folder / WEIGHTS_FILE),
+            "head_sha256": hashlib.sha256(head.encode()).hexdigest()}
 
 
 def export_onnx(model_dir: Path | None, cache_dir: Path | None = None) -> Path:
-    """Export the model's ``InferenceHead`` to ONNX once; later calls return the cached file."""
+    """Export the model's ``InferenceHead`` to ONNX once; later calls return the cached file
+    after checking it against the weights, the card and its own hash (else it is redone)."""
     info = ModelInfo.read(model_dir)
-    folder = info.folder
-    key = _weights_key(info)
-    for base in ([Path(cache_dir)] if cache_dir else [CACHE_DIR, Path(tempfile.gettempdir()) / "garment-onnx"]):
-        target = base / f"{key}.onnx"
-        if target.is_file():
-            return target
+    inputs = _cache_inputs(info)
+    if cache_dir is not None:  # the caller's folder: created private, never re-permissioned
+        folder = Path(cache_dir)
         try:
-            base.mkdir(parents=True, exist_ok=True)
-            _export(folder, target)
-            return target
-        except PermissionError as exc:
-            log.info("cannot write the ONNX cache in %s (%s); trying the next place", base, exc)
-    raise GarmentError(f"no writable place for the ONNX export; pass a writable cache dir ({cache_dir})")
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GarmentError(f"cannot create the ONNX cache folder {folder} ({exc.strerror or exc}); "
+                               "pass a writable folder") from exc
+    else:
+        folder = private_dir(CACHE_DIR) if CACHE_DIR else private_dir(private_dir(user_cache_dir()) / "onnx")
+    key = f"{inputs['weights_sha256'][:32]}-{inputs['head_sha256'][:12]}"
+    try:
+        return cached(folder / f"{key}.onnx", inputs, lambda tmp: _export(info.folder, tmp))
+    except PermissionError as exc:
+        raise GarmentError(f"cannot write the ONNX export in {folder} ({exc.strerror or exc}); "
+                           "set XDG_CACHE_HOME to a writable folder of yours") from exc
 
 
 def _export(folder: Path, target: Path) -> None:
+    """Write the ONNX graph of the model in ``folder`` to ``target``."""
     import warnings
 
     import torch
@@ -365,15 +372,13 @@ def _export(folder: Path, target: Path) -> None:
 
     model, card = load_model(folder)
     head = InferenceHead(model, card).eval()
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter
         torch.onnx.export(
-            head, (torch.zeros(2, _views(card.recipe), 28, 28),), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
+            head, (torch.zeros(2, _views(card.recipe), 28, 28),), str(target), dynamo=False, opset_version=ONNX_OPSET,
             input_names=["x"], output_names=["probs", "score"],
             dynamic_axes={"x": {0: "n", 1: "views"}, "probs": {0: "n"}, "score": {0: "n"}},
         )
-    os.replace(tmp, target)  # atomic: concurrent runs never see half a file
 
 
 # --------------------------------------------------------------------------- per chunk

@@ -52,8 +52,14 @@ RECIPE_VERSION = 1
 #: Radius of the Gaussian in the sharpening after the resize (the paper's: radius and sigma 1).
 SHARPEN_RADIUS = 1
 
-#: Decompression-bomb limit: images with more pixels are refused ("too-many-pixels").
+#: Decompression-bomb limit on the pixels a conversion decodes (``decoded_pixels``: JPEGs at
+#: reduced scale, so a 6000x8000 photo costs 750x1000): images over it are refused
+#: ("too-many-pixels"). The crawl's packshot check applies the same rule, so whatever it
+#: stores is an image classify accepts.
 MAX_PIXELS = 40_000_000
+#: Formats decoded at reduced scale (a DCT scale of 1/2, 1/4 or 1/8): JPEG and the
+#: multi-picture JPEGs of cameras (MPO).
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 
 
 class ConversionError(GarmentError):
@@ -206,6 +212,34 @@ def _decode_grey(src: str | Path | bytes | Image.Image, draft_size: int) -> np.n
     return img if isinstance(img, np.ndarray) else np.array(img)
 
 
+def decoded_pixels(fmt: str, width: int, height: int, draft_size: int | None = None) -> int:
+    """Pixels a conversion decodes for a ``width`` x ``height`` image of format ``fmt``
+    (Pillow's name: "JPEG", "PNG"...): JPEGs at the reduced scale ``open_image`` asks for
+    (``draft_size``; None: the default recipe's), every other format in full. MAX_PIXELS
+    bounds this number."""
+    if fmt.upper() in JPEG_FORMATS and width > 0 and height > 0:
+        scale = _jpeg_scale(width, height, DEFAULT_PARAMS["draft_size"] if draft_size is None
+                            else draft_size)
+        return -(-width // scale) * -(-height // scale)
+    return width * height
+
+
+def _jpeg_scale(width: int, height: int, draft_size: int) -> int:
+    """The DCT scale denominator Pillow's ``draft`` picks (and the fast path copies): the
+    largest power-of-two reduction, at most 8, that keeps the request's size."""
+    req_w, req_h = _draft_request(width, height, draft_size)
+    return next(f for f in (8, 4, 2, 1) if min(width // req_w, height // req_h) >= f)
+
+
+def _too_many_pixels(name: str, fmt: str, w: int, h: int, draft_size: int) -> ConversionError | None:
+    n = decoded_pixels(fmt, w, h, draft_size)
+    if n <= MAX_PIXELS:
+        return None
+    scaled = f" decodes to {n:,} pixels," if n != w * h else ""
+    return ConversionError("too-many-pixels", f"{name}: {w}x{h}{scaled} over the {MAX_PIXELS:,} "
+                                              "pixel limit")
+
+
 def _decode(src: str | Path | bytes | Image.Image, draft_size: int) -> np.ndarray | Image.Image:
     """``open_image``'s work: a grey array from libjpeg-turbo where that path applies, else
     Pillow's "L" image."""
@@ -222,23 +256,25 @@ def _decode(src: str | Path | bytes | Image.Image, draft_size: int) -> np.ndarra
         try:
             fp = io.BytesIO(src) if isinstance(src, bytes) else src
             with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                # The limit is MAX_PIXELS on the decoded pixels (a large JPEG decodes small);
+                # Pillow's own error, on header sizes past twice its warning, is a backstop.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 img = Image.open(fp)
         except (UnidentifiedImageError, ValueError) as exc:
             raise ConversionError("not-an-image", f"{name}: not an image ({exc})") from exc
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        except Image.DecompressionBombError as exc:
             raise ConversionError("too-many-pixels", f"{name}: too many pixels ({exc})") from exc
         except OSError as exc:
             raise ConversionError("not-an-image", f"{name}: cannot read ({exc})") from exc
     w, h = img.size
-    if w * h > MAX_PIXELS:
-        raise ConversionError("too-many-pixels", f"{name}: {w}x{h} is over {MAX_PIXELS} pixels")
     if w < 1 or h < 1:
         raise ConversionError("empty", f"{name}: empty image")
+    if error := _too_many_pixels(name, img.format or "", w, h, draft_size):
+        raise error
     try:
         if getattr(img, "is_animated", False):
             img.seek(0)
-        if img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
+        if img.format in JPEG_FORMATS and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
             img.draft("L", _draft_request(w, h, draft_size))
         ImageOps.exif_transpose(img, in_place=True)  # in place: no copy when already upright
         return _to_l(img)
@@ -272,19 +308,20 @@ def _read_jpeg(path: str | Path) -> bytes | None:
 def _decode_jpeg(data: bytes, draft_size: int) -> np.ndarray | None:
     """A JPEG decoded straight to grey at Pillow's ``draft`` scale by libjpeg-turbo (simplejpeg):
     the same pixels as Pillow's path, a third faster (no marker parsing in Python). None when
-    this path does not apply and Pillow decides: not a JPEG, CMYK, rotated by EXIF, over the
-    pixel limit, damaged (Pillow then names the error)."""
+    this path does not apply and Pillow decides: not a JPEG, CMYK, rotated by EXIF, over a
+    pixel limit (its own or Pillow's), damaged (Pillow then names the error)."""
     if _simplejpeg is None or data[:2] != b"\xff\xd8":
         return None
     try:
         h, w, colorspace, _ = _simplejpeg.decode_jpeg_header(data)
-        if colorspace not in ("Gray", "YCbCr") or w * h > MAX_PIXELS or w < 1 or h < 1:
+        if colorspace not in ("Gray", "YCbCr") or w < 1 or h < 1:
+            return None
+        bomb = Image.MAX_IMAGE_PIXELS  # Pillow refuses twice this at open: so does the crawl
+        if decoded_pixels("JPEG", w, h, draft_size) > MAX_PIXELS or (bomb and w * h > 2 * bomb):
             return None
         if _exif_orientation(data) != 1:
             return None
-        # Pillow's draft: the largest power-of-two reduction keeping the request's size.
-        req_w, req_h = _draft_request(w, h, draft_size)
-        scale = next(f for f in (8, 4, 2, 1) if min(w // req_w, h // req_h) >= f)
+        scale = _jpeg_scale(w, h, draft_size)
         out_w, out_h = -(-w // scale), -(-h // scale)
         grey = _simplejpeg.decode_jpeg(data, colorspace="GRAY", min_height=out_h, min_width=out_w)
     except ValueError:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
 from garment.classify import IN_PROCESS_BELOW
 from garment.cli import app
+from garment.errors import GarmentError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -70,7 +71,7 @@ def classify_cmd(
         _classify_catalogue(catalogue, config, err, quiet)
         return
     assert paths
-    stream = out.open("w", newline="") if out else sys.stdout
+    stream = _open_out(out) if out else sys.stdout
     try:
         with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
@@ -97,6 +98,16 @@ def classify_cmd(
         err.print(f"wrote {out}")
     if summary.ok == 0:
         raise typer.Exit(1)
+
+
+def _open_out(out: Path) -> TextIO:
+    """``out`` opened for writing, its folder created first."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return out.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise GarmentError(f"cannot write {out} ({exc.strerror or exc}); pass --out a file "
+                           "in a writable folder") from exc
 
 
 def _classify_catalogue(catalogue: Path, config: ClassifyConfig, err: Console, quiet: bool) -> None:

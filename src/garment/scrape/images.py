@@ -87,11 +87,11 @@ def pixel_limit() -> int:
 
 
 def decoded_pixels(fmt: str, width: int, height: int) -> int:
-    """Pixels classify decodes for an image: JPEGs at reduced scale (libjpeg's 1/8 at
-    most), every other format in full."""
-    if fmt.upper() == "JPEG":
-        return -(-width // 8) * -(-height // 8)
-    return width * height
+    """Pixels classify decodes for an image (``garment.convert.decoded_pixels``): JPEGs at
+    reduced scale (libjpeg's 1/8 at most), every other format in full."""
+    from garment.convert import decoded_pixels as classify_decodes
+
+    return classify_decodes(fmt, width, height)
 
 
 def srcset_best(srcset: str, max_px: int = MAX_RENDITION_PX) -> str | None:
