@@ -192,3 +192,147 @@ def test_cli_classify_catalogue_and_report(catalogue: Path, tiny_model: Path, on
     result = cli("report", "--catalogue", str(catalogue), "--model", "m1")
     assert result.exit_code == 0 and "agreement with the shop's categories: 80.0% (4 of 5)" in result.output
     assert (catalogue / "report.html").is_file()
+
+
+# --- image and text: figures, the review list, the adaptation card -------------------------
+
+# product index -> (text label, confidence, evidence) and the final (label, confidence, source,
+# conflict) for model "m1"; see the ``catalogue`` fixture for the image answers.
+TEXT = {0: ("T-shirt/top", 0.9, "name: 'Tee' -> T-shirt/top"),
+        1: ("Coat", 0.9, "category: 'Coats' -> Coat"),
+        2: ("Shirt", 0.85, "name: '<b>linen</b>' -> Shirt"),
+        3: ("Trouser", 0.95, "name: 'jeans' -> Trouser"),
+        4: (OTHER, 0.9, "category: 'Jewellery' -> other"),
+        5: ("Sandal", 0.4, "description: 'sandal' -> Sandal"),
+        6: ("Bag", 0.8, "category: 'Bags' -> Bag"),
+        7: (None, 0.0, "no label: no class word")}
+FINAL = {0: ("T-shirt/top", 0.95, "agree", False), 1: ("Coat", 0.93, "agree", False),
+         2: ("Shirt", 0.7, "text", True), 3: ("Trouser", 0.9, "text", True),
+         4: (OTHER, 0.95, "agree", False), 5: ("Bag", 0.55, "image", True),
+         6: ("Bag", 0.8, "text", False)}
+
+
+def _index_of(label: str | None) -> int | None:
+    return None if label is None else -1 if label == OTHER else CLASSES.index(label)
+
+
+@pytest.fixture
+def fused(catalogue: Path) -> Path:
+    """The ``catalogue`` fixture with text labels and final labels for "m1" written by hand."""
+    with Catalogue.open(catalogue) as cat:
+        ids = [int(r["id"]) for r in cat.products()]
+        cat.record_text_labels("test", ((ids[n], {"label": t, "label_index": _index_of(t), "confidence": c,
+                                                  "field": "name", "evidence": ev})
+                                        for n, (t, c, ev) in TEXT.items()))
+        cat.record_labels("m1", ({"product_id": ids[n], "label": lab, "label_index": _index_of(lab),
+                                  "confidence": c, "label_source": src, "conflict": conflict}
+                                 for n, (lab, c, src, conflict) in FINAL.items()))
+    return catalogue
+
+
+def test_image_text_figures_review_list_and_badges(fused: Path) -> None:
+    files = write_report(ReportConfig(catalogue=fused, review=2))
+    data = json.loads(files.json.read_text(encoding="utf-8"))
+    html = files.html.read_text(encoding="utf-8")
+    it = data["image_text"]
+    assert it["fused"] and (it["products"], it["labelled"]) == (8, 7)
+    assert it["by_source"] == {"image": 1, "text": 3, "agree": 3}
+    assert (it["conflicts"], it["disagree"]) == (3, 3)
+    assert (it["text_labelled"], it["text_other"], it["text_only"]) == (7, 1, 1)
+    assert (it["both"], it["agree"], it["agreement_rate"]) == (6, 3, 0.5)
+    assert it["changed_by_text"] == 2 and it["changed"] == {"Coat -> Shirt": 1, f"{OTHER} -> Trouser": 1}
+    cm = it["confusion"]
+    assert cm["labels"] == ["T-shirt/top", "Trouser", "Coat", "Sandal", "Shirt", "Bag", OTHER]
+    cell = {(i, t): cm["counts"][a][b] for a, i in enumerate(cm["labels"]) for b, t in enumerate(cm["labels"])}
+    assert cell[("Coat", "Shirt")] == 1 and cell[(OTHER, "Trouser")] == 1 and cell[("Bag", "Sandal")] == 1
+    assert cell[("Coat", "Coat")] == 1 and cell[(OTHER, OTHER)] == 1 and sum(cell.values()) == 6
+    # Review: the three disagreements, least confident final label first, capped at two.
+    review = data["review"]
+    assert (review["count"], review["more"]) == (3, 1)
+    assert [r["name"] for r in review["items"]] == ["Mystery", "Linen coat"]
+    first = review["items"][0]
+    assert (first["image_label"], first["text_label"], first["label"], first["label_source"]) == \
+        ("Bag", "Sandal", "Bag", "image")
+    # The review list in the page, its evidence escaped.
+    section = html[html.index('id="review"'):html.index('id="categories"')]
+    assert section.count('class="item review"') == 2 and "1 more not shown" in section
+    assert "name: &#39;&lt;b&gt;linen&lt;/b&gt;&#39; -&gt; Shirt" in section and "<b>linen</b>" not in html
+    # Galleries and tables use the final label; cards carry its source.
+    s = data["summary"]
+    assert s["classified"] == 7 and s["per_class"]["Bag"] == 2 and s["per_class"]["Shirt"] == 1
+    bag = next(g for g in data["galleries"] if g["label"] == "Bag")
+    assert {(x["name"], x["label_source"]) for x in bag["items"]} == {("Mystery", "image"),
+                                                                      ("Broken <b>bag</b>", "text")}
+    assert next(x for x in bag["items"] if x["label_source"] == "text")["image_path"] == ""
+    assert 'class="src src-text"' in html and 'class="src src-agree"' in html
+    assert s["agreement"]["n"] == 6 and s["agreement"]["agree"] == 5  # jeans now Trouser, bag from text
+    assert (s["agreement"]["n_in_scope"], s["agreement"]["agree_in_scope"]) == (5, 4)  # linen coat: Shirt
+
+
+def test_image_text_before_fusion_says_no_text_evidence(catalogue: Path) -> None:
+    files = write_report(ReportConfig(catalogue=catalogue))
+    data = json.loads(files.json.read_text(encoding="utf-8"))
+    it = data["image_text"]
+    assert not it["fused"] and it["text_labelled"] == 0 and it["agreement_rate"] is None
+    assert it["by_source"] == {"image": 6, "text": 0, "agree": 0} and it["confusion"] is None
+    assert data["review"]["count"] == 0
+    html = files.html.read_text(encoding="utf-8")
+    assert "No text evidence" in html and 'id="review"' not in html
+
+
+def test_model_shows_the_adaptation_card_escaped(catalogue: Path) -> None:
+    adaptation = {"base_model": "default-0123456789", "products_per_class": {"Coat": 40, "Dress": 31},
+                  "holdout": {"n": 60, "accuracy": 0.85}, "fashion_mnist_accuracy": 0.9234,
+                  "seconds": 71.25, "note": "<img src=x onerror=alert(3)>"}
+    (catalogue / "models").mkdir()
+    (catalogue / "models" / "m1.json").write_text(json.dumps(
+        {"model_id": "m1", "threshold": 0.4, "card": {"arch": "default", "extra": {"adaptation": adaptation}}}))
+    files = write_report(ReportConfig(catalogue=catalogue))
+    assert json.loads(files.json.read_text())["model"]["adaptation"] == adaptation
+    html = files.html.read_text(encoding="utf-8")
+    for text in ("Adapted to this shop", "default-0123456789", "Coat 40, Dress 31", "n 60, accuracy 85.0%",
+                 "92.3%", "71.25", "&lt;img src=x onerror=alert(3)&gt;"):
+        assert text in html, text
+    assert "<img src=x" not in html
+    # A card without the adaptation (or with something else there) shows none.
+    (catalogue / "models" / "m1.json").write_text(json.dumps(
+        {"model_id": "m1", "card": {"arch": "default", "extra": {"adaptation": "yes"}}}))
+    data = build_report(ReportConfig(catalogue=catalogue))
+    assert data["model"]["adaptation"] is None
+
+
+def test_report_of_a_catalogue_classified_with_text(catalogue: Path, tiny_model: Path,
+                                                    onnx_cache: Path) -> None:
+    """classify --catalogue (image + text), then the report's figures match the tables."""
+    result = classify_catalogue(catalogue, tiny_model)
+    mid = result.model_id
+    files = write_report(ReportConfig(catalogue=catalogue))
+    data = json.loads(files.json.read_text(encoding="utf-8"))
+    html = files.html.read_text(encoding="utf-8")
+    it = data["image_text"]
+    with Catalogue.open(catalogue) as cat:
+        q = cat.conn.execute
+        sources = dict(q("SELECT label_source, COUNT(*) FROM labels WHERE model_id=? GROUP BY 1", (mid,)).fetchall())
+        conflicts = q("SELECT SUM(conflict) FROM labels WHERE model_id=?", (mid,)).fetchone()[0]
+        pairs = q("SELECT i.product_id, pr.label, t.label, l.conflict FROM images i "
+                  "JOIN predictions pr ON pr.image_id = i.id AND pr.model_id = ? AND pr.status = 'ok' "
+                  "JOIN text_labels t ON t.product_id = i.product_id AND t.label IS NOT NULL "
+                  "JOIN labels l ON l.product_id = i.product_id AND l.model_id = ?", (mid, mid)).fetchall()
+        names = dict(q("SELECT id, name FROM products").fetchall())
+    assert it["fused"] and data["model"]["id"] == mid
+    assert it["by_source"] == {s: sources.get(s, 0) for s in ("image", "text", "agree")}
+    assert sum(it["by_source"].values()) == sum(result.sources.values()) == it["labelled"]
+    assert it["conflicts"] == conflicts == result.conflicts
+    assert it["text_labelled"] == result.text_labelled == 7  # every product but "Mystery"
+    assert it["both"] == len(pairs) and it["agree"] == sum(img == txt for _, img, txt, _ in pairs)
+    disagree = {pid for pid, img, txt, c in pairs if img != txt or c}
+    assert data["review"]["count"] == len(disagree) > 0
+    assert {r["product_id"] for r in data["review"]["items"]} == disagree
+    confs = [r["confidence"] for r in data["review"]["items"]]
+    assert confs == sorted(confs)
+    # The page lists each of them, names escaped.
+    section = html[html.index('id="review"'):html.index('id="categories"')]
+    assert section.count('class="item review"') == len(disagree)
+    for pid in disagree:
+        assert names[pid].replace("<", "&lt;").replace(">", "&gt;") in section
+    assert "<script>" not in html

@@ -1,8 +1,9 @@
 """Report: a classified catalogue as one self-contained HTML page and its JSON twin.
 
-``build_report`` turns the catalogue's rows into plain data (summary, per-class galleries,
-"other / not sure", lowest confidence, failures, shop category against predicted class,
-crawl stats, the model card); ``write_report`` writes it as ``report.json`` and renders
+``build_report`` turns the catalogue's rows into plain data (summary, image against text
+(``report_labels``), the conflicts to review, per-class galleries of the final labels,
+"other / not sure", lowest confidence, failures, shop category against final label, crawl
+stats, the model card and its adaptation card); ``write_report`` writes it as ``report.json`` and renders
 ``templates/report.html.j2`` with Jinja2 (autoescape on: every scraped string is escaped)
 into ``report.html``, thumbnails embedded as small JPEG data URIs. Galleries are capped
 ("N more"), so a catalogue of thousands of products stays a file of a few MB.
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 from garment import CLASSES, OTHER, PROJECT_URL, __version__
 from garment.errors import GarmentError
+from garment.report_labels import SOURCE_HELP, card_value, image_text_figures, to_review
 from garment.shop import category_label
 from garment.store import Catalogue
 
@@ -39,11 +41,12 @@ class ReportConfig:
     gallery_size: int = 24  # thumbnails per class before "N more"
     lowest: int = 16  # lowest-confidence items shown
     failures: int = 50  # failure rows listed (all are counted)
+    review: int = 60  # products listed where image and text disagree (all are counted)
     thumb_height: int = 120  # pixels
     thumb_quality: int = 70  # JPEG quality of the embedded thumbnails
 
     def validate(self) -> None:
-        for name in ("gallery_size", "lowest", "failures"):
+        for name in ("gallery_size", "lowest", "failures", "review"):
             if getattr(self, name) < 0:
                 raise GarmentError(f"{name} is {getattr(self, name)}: give 0 or more")
         if not 16 <= self.thumb_height <= 512 or not 1 <= self.thumb_quality <= 95:
@@ -53,7 +56,7 @@ class ReportConfig:
 
 @dataclass
 class Item:
-    """One classified product, as galleries show it."""
+    """One labelled product, as galleries show it (label: the final one)."""
 
     product_id: int
     name: str
@@ -63,7 +66,20 @@ class Item:
     label: str
     guess: str  # the top class, also when the label is "other"
     confidence: float
-    image_path: str  # relative to the catalogue folder
+    image_path: str  # relative to the catalogue folder; "" without a usable packshot
+    label_source: str | None = None  # image, text or agree: what decided the label
+
+
+@dataclass
+class Review(Item):
+    """A product whose image and text disagree, with both answers."""
+
+    image_label: str | None = None  # the model's own answer
+    image_confidence: float | None = None
+    text_label: str | None = None
+    text_confidence: float | None = None
+    text_evidence: str = ""
+    conflict: bool = False  # fusion's flag (None rows: classified without text)
 
 
 @dataclass
@@ -74,7 +90,8 @@ class Agreement:
     -1 (the shop's non-garment categories: accessories, jewellery, ...). A product agrees
     when its final label is the category's class, or "other" for a -1 category; so "other"
     on a T-shirt disagrees. This is evaluate's ``overall_accuracy`` for the same photos;
-    ``in_scope`` is its ``in_scope_accuracy`` (top class over the ten, ten-class rows only).
+    ``in_scope`` is its ``in_scope_accuracy`` (top class over the ten, ten-class rows only;
+    the top class is the final label when that is one of the ten, else the image's top class).
     """
 
     n: int = 0
@@ -124,6 +141,9 @@ def shop_agreement(rows: list[dict[str, Any]]) -> Agreement:
 
 
 def _guess(row: dict[str, Any]) -> str:
+    """The top class: the final label when it is one of the ten, else the image's top class."""
+    if row.get("label") in CLASSES:
+        return str(row["label"])
     top3 = row.get("top3") or []
     return str(top3[0][0]) if top3 else str(row.get("label") or "")
 
@@ -137,9 +157,19 @@ def _safe_url(url: str | None) -> str | None:
 
 def _item(r: dict[str, Any]) -> Item:
     price = "" if r.get("price") is None else f"{r['price']:.2f} {r.get('currency') or ''}".strip()
+    image = r["image_path"] if r.get("image_status") == "ok" and r.get("image_path") else ""
     return Item(r["product_id"], r.get("name") or "(no name)", _safe_url(r.get("product_url")),
                 price, leaf_category(r.get("category")), r["label"], _guess(r),
-                float(r.get("confidence") or 0.0), r["image_path"])
+                float(r.get("confidence") or 0.0), image, r.get("label_source"))
+
+
+def _review(rows: list[dict[str, Any]], cap: int) -> dict[str, Any]:
+    todo, count = to_review(rows, cap)
+    items = [Review(**asdict(_item(r)), image_label=r["image_label"],
+                    image_confidence=r.get("image_confidence"), text_label=r["text_label"],
+                    text_confidence=r.get("text_confidence"), text_evidence=r.get("text_evidence") or "",
+                    conflict=bool(r.get("conflict"))) for r in todo]
+    return {"count": count, "items": items, "more": max(0, count - len(items))}
 
 
 def _gallery(items: list[Item], cap: int) -> dict[str, Any]:
@@ -221,6 +251,9 @@ def _site(crawl: dict[str, Any]) -> str | None:
 def _model(snapshot: dict[str, Any]) -> dict[str, Any]:
     card = snapshot.get("card") or {}
     metrics = card.get("metrics") or {}
+    extra = card.get("extra")
+    # Written by `garment adapt`; shown key by key, whatever keys it has.
+    adaptation = extra.get("adaptation") if isinstance(extra, dict) else None
     return {
         "id": snapshot.get("model_id"), "arch": card.get("arch"),
         "created": card.get("created"), "classified": snapshot.get("classified"),
@@ -228,6 +261,7 @@ def _model(snapshot: dict[str, Any]) -> dict[str, Any]:
         "real_photo": metrics.get("real_photo"),
         "threshold": snapshot.get("threshold", (card.get("other") or {}).get("threshold")),
         "other_rule": (card.get("other") or {}).get("how"),
+        "adaptation": adaptation if isinstance(adaptation, dict) and adaptation else None,
     }
 
 
@@ -254,13 +288,14 @@ def build_report(config: ReportConfig) -> dict[str, Any]:
     from garment.catalogue_classify import model_snapshot
 
     config.validate()
-    with Catalogue.open(config.catalogue, create=False) as cat:
+    with Catalogue.open(config.catalogue, create=False, readonly=True) as cat:
         mid = resolve_model(cat, config.model)
         rows = cat.products_with_labels(mid)
         counts = cat.counts()
         failures = _failures(cat, rows, mid, config.failures)
         crawl = _crawl(cat)
-    labelled = [r for r in rows if r.get("label") is not None and r.get("image_path")]
+    # Every product with a final label, also one labelled from its text alone (no packshot).
+    labelled = [r for r in rows if r.get("label") is not None]
     items = [_item(r) for r in labelled]
     per_class = Counter(it.label for it in items)
     agreement = shop_agreement(rows)
@@ -280,6 +315,8 @@ def build_report(config: ReportConfig) -> dict[str, Any]:
             "agreement": agreement.as_dict() if agreement.n else None,
         },
         "model": None if mid is None else _model(model_snapshot(config.catalogue, mid)),
+        "image_text": None if mid is None else image_text_figures(rows),
+        "review": _review(rows, config.review),
         "galleries": galleries,
         "other": _gallery([it for it in items if it.label == OTHER], config.gallery_size),
         "lowest": sorted(items, key=lambda it: (it.confidence, it.product_id))[:config.lowest],
@@ -330,6 +367,8 @@ def render_html(data: dict[str, Any], folder: Path, config: ReportConfig) -> str
 
     env.globals["thumb"] = thumb
     env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
+    env.filters["card_value"] = card_value
+    env.globals["source_help"] = SOURCE_HELP
     return env.get_template(TEMPLATE).render(**data, config=config)
 
 
@@ -347,9 +386,13 @@ def write_report(config: ReportConfig) -> ReportFiles:
     data = build_report(config)
     html_path = Path(config.out) if config.out else Path(config.catalogue) / "report.html"
     json_path = html_path.with_suffix(".json")
-    html_path.parent.mkdir(parents=True, exist_ok=True)
     html = render_html(data, Path(config.catalogue), config)
-    html_path.write_text(html, encoding="utf-8")
-    json_path.write_text(json.dumps(_jsonable(data), indent=1, ensure_ascii=False,
-                                    default=str) + "\n", encoding="utf-8")
+    try:
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(html, encoding="utf-8")
+        json_path.write_text(json.dumps(_jsonable(data), indent=1, ensure_ascii=False,
+                                        default=str) + "\n", encoding="utf-8")
+    except OSError as exc:  # a read-only catalogue folder, most often
+        raise GarmentError(f"cannot write {html_path} ({exc.strerror or exc}); pass --out "
+                           "FILE.html in a writable folder") from exc
     return ReportFiles(html_path, json_path, data)
