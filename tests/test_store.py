@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -106,3 +109,104 @@ def test_predictions_latest_model_and_named_model(tmp_path: Path) -> None:
 def test_foreign_keys_enforced(tmp_path: Path) -> None:
     with Catalogue.open(tmp_path) as cat, pytest.raises(sqlite3.IntegrityError):
         cat.record_predictions("a", [Prediction(999, "Dress", 3, 0.9)])
+
+
+# -- read-only catalogues ----------------------------------------------------------------------
+
+#: Run as a user who cannot write: root keeps its identity but loses the capabilities that
+#: bypass file permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so mode bits apply.
+AS_READER = """
+import ctypes, os, sys
+if os.geteuid() == 0:
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, data = Header(0x20080522, 0), (Data * 2)()
+    assert libc.capget(ctypes.byref(header), data) == 0
+    data[0].effective &= ~0b110
+    data[0].permitted &= ~0b110
+    assert libc.capset(ctypes.byref(header), data) == 0
+from garment.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _read_only(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+def _writable(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _garment_as_reader(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", AS_READER, *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def read_only_catalogue(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "catalogue"
+    with Catalogue.open(folder) as cat:
+        run = cat.start_run({})
+        for n in (1, 2):
+            cat.save_product(product(n), image(n), run)
+        cat.finish_run(run, {"products": 2})
+    _read_only(folder)
+    probe = subprocess.run([sys.executable, "-c", AS_READER.replace(
+        "from garment.cli import main\nmain(sys.argv[1:])",
+        f"open({str(folder / 'probe')!r}, 'w')")], capture_output=True, text=True, timeout=60)
+    if probe.returncode == 0:
+        _writable(folder)
+        pytest.skip("this process cannot be denied writes (no capset here)")
+    yield folder
+    _writable(folder)
+
+
+def test_readonly_open_reads_and_never_writes(tmp_path: Path) -> None:
+    with Catalogue.open(tmp_path) as cat:
+        cat.save_product(product(1), image(1), cat.start_run({}))
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    with Catalogue.open(tmp_path, create=False, readonly=True) as cat:
+        assert [p["sku"] for p in cat.products()] == ["S1"]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            cat.record_error(None, "http://shop.test/", "page", "x", None, None)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.name in before} == before
+    with pytest.raises(GarmentError, match="garment scrape"):
+        Catalogue.open(tmp_path / "missing", readonly=True)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_readonly_open_of_an_old_catalogue_migrates_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import garment.store
+
+    with monkeypatch.context() as older:  # a catalogue written before the last migration
+        older.setattr(garment.store, "MIGRATIONS", MIGRATIONS[:-1])
+        Catalogue.open(tmp_path).close()
+    with Catalogue.open(tmp_path, create=False, readonly=True) as cat:
+        versions = {r[0] for r in cat.conn.execute("SELECT version FROM schema_migrations")}
+    assert versions == {m[0] for m in MIGRATIONS}
+
+
+def test_export_and_report_work_on_a_read_only_catalogue(
+        read_only_catalogue: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _garment_as_reader("export", "--catalogue", str(read_only_catalogue), "--out",
+                                str(out / "products.csv"))
+    assert result.returncode == 0, result.stderr
+    assert len((out / "products.csv").read_text().splitlines()) == 3
+    result = _garment_as_reader("report", "--catalogue", str(read_only_catalogue))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write") and "--out" in lines[0]
+    result = _garment_as_reader("report", "--catalogue", str(read_only_catalogue), "--out",
+                                str(out / "report.html"))
+    assert result.returncode == 0, result.stderr
+    assert (out / "report.html").stat().st_size > 0 and (out / "report.json").exists()
+    assert sorted(p.name for p in read_only_catalogue.iterdir()) == ["catalogue.sqlite"]

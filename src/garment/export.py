@@ -77,7 +77,7 @@ def export(catalogue_dir: str | Path, out: str | Path, model_id: str | None = No
     if suffix not in FORMATS:
         raise GarmentError(f"cannot export to {out}: the file name must end in "
                            f"{', '.join(FORMATS)}")
-    with Catalogue.open(catalogue_dir, create=False) as cat:
+    with Catalogue.open(catalogue_dir, create=False, readonly=True) as cat:
         if model_id is not None and model_id not in cat.models():
             known = ", ".join(cat.models()) or "none yet"
             raise GarmentError(f"no predictions by model {model_id!r} in {catalogue_dir}; "

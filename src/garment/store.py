@@ -171,13 +171,25 @@ class Catalogue:
 
     # -- opening ----------------------------------------------------------------------
     @classmethod
-    def open(cls, folder: str | Path, create: bool = True) -> Catalogue:
-        """Open (and migrate) the catalogue in ``folder``; ``create`` makes a new one."""
+    def open(cls, folder: str | Path, create: bool = True, readonly: bool = False) -> Catalogue:
+        """Open (and migrate) the catalogue in ``folder``; ``create`` makes a new one.
+
+        ``readonly`` opens an existing catalogue for reading only (``export``, ``report``):
+        nothing is written, so a catalogue on a read-only disk or folder, or one another
+        user owns, can be read. One whose schema is behind this garment is opened for
+        writing instead, to migrate it.
+        """
         folder = Path(folder)
         db = folder / DB_NAME
-        if not db.exists() and not create:
+        if not db.exists() and (not create or readonly):
             raise GarmentError(f"no catalogue in {folder}: run `garment scrape URL --out "
                                f"{folder}` first, or pass the folder that holds {DB_NAME}")
+        if readonly:
+            conn = cls._connect_readonly(db)
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            if done >= {version for version, _, _ in MIGRATIONS}:
+                return cls(folder, conn)
+            conn.close()
         try:
             folder.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(db, timeout=30)
@@ -193,6 +205,26 @@ class Catalogue:
         cat = cls(folder, conn)
         cat.migrate()
         return cat
+
+    @staticmethod
+    def _connect_readonly(db: Path) -> sqlite3.Connection:
+        """A read-only connection to ``db``. SQLite reads a WAL database read-only through
+        its shared-memory file, which a read-only folder may not have (it goes with the
+        last writer): then, when no write-ahead log holds changes, as an immutable file."""
+        uri = db.resolve().as_uri()
+        wal = db.with_name(db.name + "-wal")
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(uri + query, uri=True, timeout=30)
+                conn.row_factory = sqlite3.Row
+                conn.execute("SELECT version FROM schema_migrations LIMIT 1").fetchall()
+                return conn
+            except sqlite3.Error as exc:
+                error = exc
+                if wal.exists() and wal.stat().st_size > 0:
+                    break  # its latest changes are in the log: immutable would miss them
+        raise GarmentError(f"cannot read catalogue {db} ({error}); check it is a catalogue "
+                           "written by `garment scrape`, and that its folder is readable") from error
 
     def migrate(self) -> list[int]:
         """Apply the migrations this file lacks; returns the versions applied."""
