@@ -301,3 +301,15 @@ def test_remote_control_is_off_and_leaves_no_token_file(
     assert not state.exists() or not any(state.rglob("*"))
     log = (tmp_path / "cat" / "crawl.log").read_text()
     assert "Remote control" not in log and "RemoteControl" not in log and "Telnet" not in log
+
+
+def test_a_packshot_cut_short_then_whole_is_not_an_error(tmp_path: Path, site: list[Site]) -> None:
+    whole = make_jpeg(1)
+    site.append(Site({"/robots.txt": [ROBOTS_OK], "/": [product(1)],
+                      "/img/1.jpg": [(200, "image/jpeg", whole[: len(whole) // 2]),
+                                     (200, "image/jpeg", whole)]}))
+    stats = crawl(quick(site[0].url, tmp_path))
+    assert site[0].hits["/img/1.jpg"] == 2  # asked again once
+    assert stats.images == {"ok": 1} and stats.errors == {}
+    with Catalogue.open(tmp_path, create=False) as cat:
+        assert cat.errors() == []

@@ -78,7 +78,7 @@ class PackshotPipeline:
             row, body, check = await self.fetch(url)
             if row["status"] == "corrupt":
                 # Cut short in transit, often: ask once more before the next candidate.
-                row, body, check = await self.fetch(url)
+                row, body, check = await self.fetch(url, again=True)
             if check is not None and check.status == "ok" and (
                     best is None or check.short_side > best[2].short_side):
                 best = (row, body, check)
@@ -93,9 +93,11 @@ class PackshotPipeline:
             save_image, self.spider.config.out, body, check))
         return row
 
-    async def fetch(self, url: str) -> tuple[dict[str, Any], bytes, ImageCheck | None]:
+    async def fetch(self, url: str, again: bool = False
+                    ) -> tuple[dict[str, Any], bytes, ImageCheck | None]:
         """Download and check one image: its images-table row (no file yet), the bytes,
-        and the check when it got that far."""
+        and the check when it got that far. A first corrupt answer is not an error yet:
+        ``choose`` asks ``again``, and only that answer counts."""
         config = self.spider.config
         request = Request(url, callback=NO_CALLBACK, priority=20, dont_filter=True,
                           meta={"kind": "image", "download_maxsize": config.max_image_bytes,
@@ -141,7 +143,7 @@ class PackshotPipeline:
         row.update(status=check.status, error=check.error, width=check.width,
                    height=check.height, format=check.format, sha256=check.sha256,
                    bytes=check.bytes)
-        if check.status != "ok":
+        if check.status != "ok" and (check.status != "corrupt" or again):
             self._record(url, check.status, None, check.error)
         return row, body, check
 
