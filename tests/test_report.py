@@ -336,3 +336,9 @@ def test_report_of_a_catalogue_classified_with_text(catalogue: Path, tiny_model:
     for pid in disagree:
         assert names[pid].replace("<", "&lt;").replace(">", "&gt;") in section
     assert "<script>" not in html
+
+
+def test_cli_report_prints_image_text_agreement(fused: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("report", "--catalogue", str(fused))
+    assert result.exit_code == 0, result.output
+    assert "image and text agree: 50.0% (3 of 6); 3 to review" in result.output

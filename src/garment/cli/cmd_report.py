@@ -22,8 +22,9 @@ def report_cmd(
     gallery_size: Annotated[int, typer.Option(
         "--gallery-size", min=0, help="Thumbnails per class before 'N more'.")] = 24,
 ) -> None:
-    """Write report.html: summary, per-class galleries, "other", lowest confidence, failures,
-    shop categories against predicted classes, crawl stats and the model card."""
+    """Write report.html: summary, image against text (agreement, conflicts to review),
+    galleries of the final labels, "other", lowest confidence, failures, shop categories
+    against final labels, crawl stats and the model card (with its adaptation, if adapted)."""
     from garment.report import ReportConfig, write_report
 
     files = write_report(ReportConfig(catalogue=catalogue, model=model, out=out,
@@ -34,4 +35,8 @@ def report_cmd(
         a = s["agreement"]
         typer.echo(f"agreement with the shop's categories: {100 * a['rate']:.1f}% "
                    f"({a['agree']} of {a['n']})")
+    it = files.data.get("image_text") or {}
+    if it.get("both"):
+        typer.echo(f"image and text agree: {100 * it['agreement_rate']:.1f}% ({it['agree']} of {it['both']}); "
+                   f"{files.data['review']['count']} to review")
     typer.echo(f"wrote {files.html} and {files.json}")
