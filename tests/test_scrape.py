@@ -241,6 +241,8 @@ class HostileShop(ShopSite):
             return [f"{other}/img/4.jpg", f"{self.img}/img/4.jpg"]
         if i == 6:  # the shop's image host redirects to the other service
             return [f"{self.img}/away/6.jpg"]
+        if i == 8:  # a host name (resolved first) on the other service's port
+            return [f"http://localhost:{self.elsewhere}/img/8.jpg"]
         return super().image_urls(i)
 
     def image_host(self, path: str) -> tuple[int, dict[str, str], bytes]:
@@ -273,11 +275,11 @@ def test_images_never_reach_other_services_and_deep_jsonld_is_counted(tmp_path: 
         ids = {p["id"]: i for i, p in products.items()}
         images = {ids[img["product_id"]]: img for img in cat.images()}
         errors = [(e["kind"], e["reason"], e["url"]) for e in cat.errors()]
-    for i in (3, 6):
+    for i in (3, 6, 8):
         assert images[i]["status"] == "refused", images[i]
         assert "loopback" in images[i]["error"] and str(elsewhere.port) in images[i]["error"]
     assert images[4]["status"] == "ok" and images[4]["url"] == f"{shop.img}/img/4.jpg"
-    assert stats.images["refused"] == 2 and stats.errors["image_refused"] == 3
+    assert stats.images["refused"] == 3 and stats.errors["image_refused"] == 4
     # The page with 200,000 nested brackets: not stored, not lost, one counted error.
     assert 9 not in products and stats.errors["jsonld_too_deep"] == 1
     assert ("page", "jsonld_too_deep", f"{shop.url}p/9") in errors

@@ -22,6 +22,7 @@ is on a non-public one, and then only to the shop's own address and port:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-#: host name -> its addresses (as the downloader will connect to them).
+#: host name -> its addresses (as the downloader will connect to them); raises OSError
+#: (Twisted's DNSLookupError is one) when the name does not resolve.
 Resolver = Callable[[str], Awaitable[list[str]]]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -119,6 +121,7 @@ def refusal(address: str | IPAddress, port: int,
     return f"{kind} address {ip} port {port} is not the shop's"
 
 
+@functools.lru_cache(maxsize=1024)
 def literal_ip(host: str) -> IPAddress | None:
     """``host`` as an address when it is one ('[::1]' brackets already stripped)."""
     try:
@@ -134,12 +137,11 @@ class AddressGuard:
         self.start = [Endpoint.of(u) for u in start_urls]
         self.resolve = resolve
         self._shop: list[tuple[IPAddress, int]] | None = None
+        self._decided: dict[tuple[str, int], str | None] = {}  # (address, port) -> refusal
 
-    async def addresses(self, host: str) -> list[IPAddress]:
+    async def addresses(self, host: str) -> list[IPAddress | str]:
         ip = literal_ip(host)
-        if ip is not None:
-            return [ip]
-        return [ipaddress.ip_address(a) for a in await self.resolve(host)]
+        return [ip] if ip is not None else list(await self.resolve(host))
 
     async def shop(self) -> list[tuple[IPAddress, int]]:
         """The shop's endpoints, resolved once."""
@@ -147,8 +149,9 @@ class AddressGuard:
             endpoints = []
             for ep in self.start:
                 try:
-                    endpoints += [(ip, ep.port) for ip in await self.addresses(ep.host)]
-                except Exception as exc:  # an unresolvable start host reaches nothing
+                    endpoints += [(ipaddress.ip_address(ip), ep.port)
+                                  for ip in await self.addresses(ep.host)]
+                except OSError as exc:  # DNSLookupError, gaierror: it reaches nothing
                     logger.info("cannot resolve the shop's host %s: %s", ep.host, exc)
             self._shop = endpoints
         return self._shop
@@ -161,25 +164,33 @@ class AddressGuard:
             return f"not an http(s) URL with a host and port: {url[:200]}"
         try:
             addresses = await self.addresses(ep.host)
-        except Exception:  # the download resolves again and fails with the DNS error
-            return None
+        except OSError:  # no such host: the download fails with the DNS error, counted
+            return None  # as such (anything else raised here refuses: it propagates)
         return await self.check_address(addresses, ep.port)
 
     async def check_address(self, addresses: Iterable[IPAddress | str], port: int) -> str | None:
         shop = await self.shop()
         for a in addresses:
-            reason = refusal(a, port, shop)
-            if reason is not None:
-                return reason
+            key = (str(a), port)
+            if key not in self._decided:
+                if len(self._decided) >= 4096:  # a crawl meets few hosts; stay bounded
+                    self._decided.clear()
+                self._decided[key] = refusal(a, port, shop)
+            if self._decided[key] is not None:
+                return self._decided[key]
         return None
 
 
 async def _twisted_resolve(host: str) -> list[str]:
     """The address the downloader will connect to: Scrapy's cached resolver, installed
     on the reactor (IPv4, like the downloader's own lookups)."""
+    from scrapy.resolver import dnscache
     from scrapy.utils.defer import maybe_deferred_to_future
     from twisted.internet import reactor
 
+    if host in dnscache:  # what the downloader will use; no trip through the event loop
+        cached = dnscache[host]
+        return [cached] if isinstance(cached, str) else [str(a.host) for a in cached]
     return [await maybe_deferred_to_future(reactor.resolve(host))]  # type: ignore[arg-type]
 
 
