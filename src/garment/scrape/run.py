@@ -203,8 +203,9 @@ class GracefulStop:
         self.signum: int | None = None
 
     def install(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, self.handle)
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # SIGHUP: not on Windows
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), self.handle)
 
     def engine_started(self) -> None:
         self.started = True
