@@ -13,7 +13,8 @@ products hidden among crawler traps that never end.
 - ``/search?q=a``: links a search eight times longer, soon past any URL length limit.
 - ``/links``: a page with ``n_links`` (100,000) links to empty pages ``/x/N``.
 - ``/p/<i>`` (1..60): products in JSON-LD, packshot ``/img/<i>.jpg`` (200x260 JPEG).
-- ``offsite``: a link from the home page to another site (another port of 127.0.0.1).
+- ``offsite``: a link from the home page to another site (another port of 127.0.0.1), and
+  ``/moved``, a redirect there.
 
 ``hits`` counts the requests each section received.
 """
@@ -107,6 +108,8 @@ class TrapShop:
                 return 200, {"Content-Type": "image/jpeg"}, self.images[int(i)]
         if path == "/links":
             return 200, {}, self._links_page
+        if path == "/moved" and self.offsite:
+            return 302, {"Location": self.offsite + "?moved=1"}, b""
         if path.startswith("/s/"):
             # A minted session: the page under it, every link under a new session id.
             rest = "/" + path[3:].partition("/")[2]
@@ -123,8 +126,8 @@ class TrapShop:
         if path in ("/", "/index.html"):
             return self.frame("Trap shop", "<h1>Welcome</h1><a href='/links'>Everything</a>"
                               "<a href='/info/'>About</a><a href='/search?q=a'>Search</a>"
-                              + (f"<a href='{self.offsite}'>Partner</a>" if self.offsite
-                                 else ""))
+                              + (f"<a href='{self.offsite}'>Partner</a><a href='/moved'>"
+                                 "Moved</a>" if self.offsite else ""))
         if path == "/c/all":
             return self.listing(number)
         if path == "/c/sale":
