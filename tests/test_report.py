@@ -267,6 +267,10 @@ def test_image_text_figures_review_list_and_badges(fused: Path) -> None:
     assert 'class="src src-text"' in html and 'class="src src-agree"' in html
     assert s["agreement"]["n"] == 6 and s["agreement"]["agree"] == 5  # jeans now Trouser, bag from text
     assert (s["agreement"]["n_in_scope"], s["agreement"]["agree_in_scope"]) == (5, 4)  # linen coat: Shirt
+    # The image alone (evaluate's figures): jeans "other" disagrees, the bag has no image answer.
+    img = s["agreement_image"]
+    assert (img["n"], img["agree"], img["n_in_scope"], img["agree_in_scope"]) == (5, 4, 4, 3)
+    assert "the image alone: 80.0%" in html
 
 
 def test_image_text_before_fusion_says_no_text_evidence(catalogue: Path) -> None:

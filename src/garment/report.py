@@ -88,10 +88,11 @@ class Agreement:
 
     Counted over classified products whose category maps to a Fashion-MNIST class or to
     -1 (the shop's non-garment categories: accessories, jewellery, ...). A product agrees
-    when its final label is the category's class, or "other" for a -1 category; so "other"
-    on a T-shirt disagrees. This is evaluate's ``overall_accuracy`` for the same photos;
-    ``in_scope`` is its ``in_scope_accuracy`` (top class over the ten, ten-class rows only;
-    the top class is the final label when that is one of the ten, else the image's top class).
+    when its label is the category's class, or "other" for a -1 category; so "other" on a
+    T-shirt disagrees. ``in_scope``: the top class over the ten, ten-class rows only (the
+    label when it is one of the ten, else the image's top class). Over the image model's
+    own answers these are evaluate's ``overall_accuracy`` and ``in_scope_accuracy`` for the
+    same photos; over the final labels they include what the text added.
     """
 
     n: int = 0
@@ -124,19 +125,21 @@ def _index(label: str | None) -> int | None:
     return CLASSES.index(label) if label in CLASSES else None
 
 
-def shop_agreement(rows: list[dict[str, Any]]) -> Agreement:
-    """Agreement of ``products_with_labels`` rows with their shop categories."""
+def shop_agreement(rows: list[dict[str, Any]], image: bool = False) -> Agreement:
+    """Agreement of ``products_with_labels`` rows with their shop categories: of the final
+    labels, or with ``image`` of the image model's own answers (evaluate's figures, text aside)."""
     result = Agreement()
     for r in rows:
         expected = category_label(leaf_category(r.get("category")) or "")
-        predicted = _index(r.get("label"))
+        predicted = _index(r.get("image_label" if image else "label"))
         if expected is None or predicted is None:
             continue
         result.n += 1
         result.agree += predicted == expected
         if expected >= 0:
             result.n_in_scope += 1
-            result.agree_in_scope += _index(_guess(r)) == expected
+            top = _guess({"label": r.get("image_label"), "top3": r.get("top3")}) if image else _guess(r)
+            result.agree_in_scope += _index(top) == expected
     return result
 
 
@@ -298,7 +301,7 @@ def build_report(config: ReportConfig) -> dict[str, Any]:
     labelled = [r for r in rows if r.get("label") is not None]
     items = [_item(r) for r in labelled]
     per_class = Counter(it.label for it in items)
-    agreement = shop_agreement(rows)
+    agreement, agreement_image = shop_agreement(rows), shop_agreement(rows, image=True)
     galleries = [{"label": c, **_gallery([it for it in items if it.label == c],
                                          config.gallery_size)} for c in CLASSES]
     confidences = [it.confidence for it in items]
@@ -312,7 +315,8 @@ def build_report(config: ReportConfig) -> dict[str, Any]:
             "classified": len(items), "failed": failures["n_images"] + failures["n_predictions"],
             "per_class": {c: per_class.get(c, 0) for c in (*CLASSES, OTHER)},
             "mean_confidence": sum(confidences) / len(confidences) if confidences else None,
-            "agreement": agreement.as_dict() if agreement.n else None,
+            "agreement": agreement.as_dict() if agreement.n else None,  # final labels
+            "agreement_image": agreement_image.as_dict() if agreement_image.n else None,  # image alone
         },
         "model": None if mid is None else _model(model_snapshot(config.catalogue, mid)),
         "image_text": None if mid is None else image_text_figures(rows),
