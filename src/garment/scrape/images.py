@@ -8,8 +8,9 @@ A check never costs more than a small image's decode: the size comes from the he
 (Pillow's lazy open), images up to ``FULL_DECODE_PIXELS`` are decoded in full, larger
 ones are checked by their structure only (JPEG end marker, PNG chunk checksums, GIF
 trailer, WebP length), so a 9400x9400 PNG costs its bytes, not 340 MB of pixels. The
-pixel limit is classify's (``garment.convert.MAX_PIXELS``), so whatever the crawl
-stores as "ok" is an image classify accepts.
+pixel limit and the rule counting decoded pixels are classify's (``garment.convert``'s
+MAX_PIXELS and decoded_pixels), so whatever the crawl stores as "ok" is an image
+classify accepts.
 """
 
 from __future__ import annotations
@@ -169,10 +170,10 @@ def check_image(body: bytes, min_px: int = MIN_IMAGE_PX, max_px: int = 10_000,
     info: dict[str, Any] = {"width": width, "height": height, "format": fmt.lower(), **base}
     if max(width, height) > max_px:
         return ImageCheck("too_large", f"{width}x{height} > {max_px} px", **info)
-    if decoded_pixels(fmt, width, height) > limit:
+    if (decoded := decoded_pixels(fmt, width, height)) > limit:
         return ImageCheck("too_large", f"{width}x{height} {fmt or 'image'} decodes to "
-                                       f"{decoded_pixels(fmt, width, height):,} pixels, over "
-                                       f"the {limit:,} pixel limit", **info)
+                                       f"{decoded:,} pixels, over the {limit:,} pixel "
+                                       "limit", **info)
     if min(width, height) < min_px:
         return ImageCheck("too_small", f"{width}x{height} < {min_px} px", **info)
     try:
