@@ -170,6 +170,8 @@ def test_srcset_gives_the_largest_rendition_within_the_limit() -> None:
 def test_renditions_of_one_image_largest_first_in_place() -> None:
     assert rendition("https://c.example/a.jpg?w=300&v=2") == ("https://c.example/a.jpg?v=2", 300)
     assert rendition("https://c.example/a-300x400.jpg") == ("https://c.example/a.jpg", 300)
+    assert rendition("https://c.example/v.php?w=front") == ("https://c.example/v.php?w=front",
+                                                             None)
     urls = ["https://c.example/a.jpg?w=300", "https://c.example/b.jpg",
             "https://c.example/a.jpg?w=1200", "https://c.example/a.jpg?w=20000",
             "https://c.example/b-150x150.jpg"]

@@ -117,8 +117,8 @@ def rendition(url: str) -> tuple[str, int | None]:
     width = None
     query = []
     for k, v in parse_qsl(parts.query, keep_blank_values=True):
-        if k.lower() in SIZE_PARAMS:
-            if k.lower() in WIDTH_PARAMS and v.isdigit():
+        if k.lower() in SIZE_PARAMS and v.isdigit():  # ?w=front names a view, not a size
+            if k.lower() in WIDTH_PARAMS:
                 width = int(v)
             continue
         query.append((k, v))
