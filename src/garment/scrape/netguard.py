@@ -27,7 +27,7 @@ import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlsplit
 
 from scrapy import Request
@@ -228,7 +228,7 @@ class NetGuardMiddleware:
                 self._refuse(request, f"{reason} (connected to it)")
         return response
 
-    def _refuse(self, request: Request, reason: str) -> Any:
+    def _refuse(self, request: Request, reason: str) -> NoReturn:
         stats = self.crawler.stats
         if stats is not None:
             stats.inc_value("garment/address_refused")
