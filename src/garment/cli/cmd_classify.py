@@ -44,12 +44,21 @@ def classify_cmd(
         "--backend", help="openvino (bf16 on CPUs with AVX-512 BF16 or AMX, else fp32), onnx (ONNX Runtime, "
                           "fp32), torch (fp32) or auto (the first installed).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    labels_map: Annotated[Path | None, typer.Option(
+        "--labels-map", exists=True, dir_okay=False,
+        help="With --catalogue: a TOML file of the shop's own words (category or keyword -> class) "
+             "that extends the built-in text vocabulary (docs/text-labels.md).")] = None,
+    text: Annotated[bool, typer.Option(
+        "--text/--no-text", help="With --catalogue: fuse each product's image label with what its "
+                                 "text says (category, name, URL, description).")] = True,
 ) -> None:
     """Classify images: one row per image (path,label,label_index,confidence,top3,status,error).
 
     A file that cannot be read is an "error" row and counted; the exit status is 0 unless no
     image at all could be classified. With --catalogue, the labels go into the catalogue
-    (keyed by image and model; `garment export` and `garment report` read them).
+    (keyed by image and model; `garment export` and `garment report` read them), the model is
+    the catalogue's own when `garment adapt` made one, and each product's final label fuses
+    the image's answer with its text's (label_source: image, text or agree).
     """
     if bool(paths) == (catalogue is not None):
         raise typer.BadParameter("give image PATHs or --catalogue DIR (one of the two)",
@@ -68,8 +77,11 @@ def classify_cmd(
     config.validate()
     err = Console(stderr=True)
     if catalogue is not None:
-        _classify_catalogue(catalogue, config, err, quiet)
+        _classify_catalogue(catalogue, config, err, quiet, text, labels_map)
         return
+    if labels_map is not None or not text:
+        raise typer.BadParameter("text labels need product text: use them with --catalogue",
+                                 param_hint="--labels-map / --no-text")
     assert paths
     stream = _open_out(out) if out else sys.stdout
     try:
@@ -110,7 +122,8 @@ def _open_out(out: Path) -> TextIO:
                            "in a writable folder") from exc
 
 
-def _classify_catalogue(catalogue: Path, config: ClassifyConfig, err: Console, quiet: bool) -> None:
+def _classify_catalogue(catalogue: Path, config: ClassifyConfig, err: Console, quiet: bool,
+                        text: bool, labels_map: Path | None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from garment.catalogue_classify import classify_catalogue
@@ -119,11 +132,19 @@ def _classify_catalogue(catalogue: Path, config: ClassifyConfig, err: Console, q
                   transient=True, disable=quiet) as bar:
         task = bar.add_task("classify", total=None)
         result = classify_catalogue(
-            catalogue, config=config,
+            catalogue, config=config, text=text, labels_map=labels_map,
             progress=lambda done, total: bar.update(task, completed=done, total=total))
     err.print(f"{result.images} packshots in {catalogue}: {result.classified} classified by "
               f"{result.model_id}, {result.reused} already were, {result.failed} failed")
-    for label, count in sorted(result.labels.items(), key=lambda kv: -kv[1]):
-        err.print(f"  {label:<12} {count:>7}")
+    if not text:
+        for label, count in sorted(result.labels.items(), key=lambda kv: -kv[1]):
+            err.print(f"  {label:<12} {count:>7}")
+    else:
+        src = result.sources
+        err.print(f"{result.products} products, {result.text_labelled} with a text label; final labels from "
+                  f"image {src['image']}, text {src['text']}, both agreeing {src['agree']} "
+                  f"({result.conflicts} conflicts)")
+        for label, count in sorted(result.final_labels.items(), key=lambda kv: -kv[1]):
+            err.print(f"  {label:<12} {count:>7}")
     if result.images and result.images == result.failed:
         raise typer.Exit(1)
