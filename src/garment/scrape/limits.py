@@ -102,11 +102,6 @@ def _segments(path: str) -> list[str]:
     return [s for s in path.split("/") if s]
 
 
-def is_minted(segment: str) -> bool:
-    """True for a path segment that is (or carries, as ``;param=``) a minted id."""
-    return _blank(segment) != segment
-
-
 def _blank(segment: str) -> str:
     """A segment with its minted id replaced by ``*`` (``p;jsessionid=X`` -> ``p;*``)."""
     if ";" in segment:
