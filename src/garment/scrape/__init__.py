@@ -279,13 +279,14 @@ class _Child:
             elif kind == "done":
                 self.stats = event["stats"]
 
-    def stop(self, signum: int, grace: float) -> None:
-        """Ask the child to stop with one ``signum`` (Scrapy then stops gracefully: requests
-        in flight finish, the run is recorded); kill it after ``grace`` seconds or on a
-        second interrupt. Never a second signal: Scrapy takes that as "stop uncleanly"."""
+    def stop(self, grace: float) -> None:
+        """Ask the child to stop with one SIGTERM (the crawl then stops gracefully: requests
+        in flight finish, the run is recorded; a child still starting ends quietly, where a
+        SIGINT would print Python's traceback); kill it after ``grace`` seconds or on a
+        second interrupt here. Never a second signal: it would not hasten a graceful stop."""
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signum)
+                self.proc.send_signal(signal.SIGTERM)
         try:
             if not self.follow(time.monotonic() + grace):
                 logger.warning("the crawler did not stop within %.0f s: killing it", grace)
@@ -338,7 +339,7 @@ def crawl(config: CrawlConfig, progress: Progress | None = None) -> CrawlStats:
         except BaseException as exc:
             interrupted = isinstance(exc, (KeyboardInterrupt, _Terminated))
             signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
-            child.stop(signum, grace)
+            child.stop(grace)
             if not interrupted:
                 raise  # a failing progress callback: the child is stopped, the error stays
             raise CrawlInterrupted(_interrupted_stats(config, child), signum) from None

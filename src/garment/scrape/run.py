@@ -278,10 +278,19 @@ def run(config: CrawlConfig) -> CrawlStats:
     return stats
 
 
+def exit_on_signal() -> None:
+    """Until the crawl can stop gracefully (``GracefulStop``), a stop signal ends this
+    process at once and quietly: nothing is stored yet."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda signum, frame: os._exit(128 + signum))
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m garment.scrape.run CONFIG.json", file=sys.stderr)
         return 2
+    exit_on_signal()
     parent = os.environ.get(PARENT_ENV)
     if not die_with_parent(int(parent) if parent else None):
         return 1  # the parent died while this process started: nobody wants the crawl
