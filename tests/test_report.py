@@ -287,7 +287,8 @@ def test_image_text_before_fusion_says_no_text_evidence(catalogue: Path) -> None
 def test_model_shows_the_adaptation_card_escaped(catalogue: Path) -> None:
     adaptation = {"base_model": "default-0123456789", "products_per_class": {"Coat": 40, "Dress": 31},
                   "holdout": {"n": 60, "accuracy": 0.85}, "fashion_mnist_accuracy": 0.9234,
-                  "seconds": 71.25, "note": "<img src=x onerror=alert(3)>"}
+                  "seconds": 71.25, "note": "<img src=x onerror=alert(3)>",
+                  "config": {f"k{i}": i for i in range(20)}}
     (catalogue / "models").mkdir()
     (catalogue / "models" / "m1.json").write_text(json.dumps(
         {"model_id": "m1", "threshold": 0.4, "card": {"arch": "default", "extra": {"adaptation": adaptation}}}))
@@ -295,7 +296,8 @@ def test_model_shows_the_adaptation_card_escaped(catalogue: Path) -> None:
     assert json.loads(files.json.read_text())["model"]["adaptation"] == adaptation
     html = files.html.read_text(encoding="utf-8")
     for text in ("Adapted to this shop", "default-0123456789", "Coat 40, Dress 31", "n 60, accuracy 85.0%",
-                 "92.3%", "71.25", "&lt;img src=x onerror=alert(3)&gt;"):
+                 "92.3%", "71.25", "&lt;img src=x onerror=alert(3)&gt;",
+                 "<summary>20 entries</summary>k0 0, k1 1"):  # a long dict folds away
         assert text in html, text
     assert "<img src=x" not in html
     # A card without the adaptation (or with something else there) shows none.

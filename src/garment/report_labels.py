@@ -82,9 +82,10 @@ def to_review(rows: list[dict[str, Any]], cap: int) -> tuple[list[dict[str, Any]
     return todo[:cap], len(todo)
 
 
-def card_value(value: Any, key: str = "") -> str:
+def card_value(value: Any, key: str = "", nested: bool = False) -> str:
     """One value of a model card, readable: shares as percentages where the key says
-    accuracy or rate, other floats to 4 significant digits, dicts as 'k v, k v', lists joined."""
+    accuracy or rate, other floats to 4 significant digits, dicts as 'k v, k v' and lists
+    joined ('(...)' and '[...]' around those inside another)."""
     if isinstance(value, bool) or value is None:
         return str(value).lower() if isinstance(value, bool) else "none"
     if isinstance(value, float):
@@ -92,7 +93,9 @@ def card_value(value: Any, key: str = "") -> str:
             return f"{100 * value:.1f}%"
         return f"{value:.4g}"
     if isinstance(value, dict):
-        return ", ".join(f"{k} {card_value(v, f'{key}.{k}')}" for k, v in value.items()) or "none"
+        text = ", ".join(f"{k} {card_value(v, f'{key}.{k}', True)}" for k, v in value.items())
+        return f"({text})" if nested else text or "none"
     if isinstance(value, list | tuple):
-        return ", ".join(card_value(v, key) for v in value) or "none"
+        text = ", ".join(card_value(v, key, True) for v in value)
+        return f"[{text}]" if nested else text or "none"
     return str(value)
