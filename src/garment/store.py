@@ -121,6 +121,27 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         ALTER TABLE predictions ADD COLUMN probs TEXT;   -- JSON [p0, ..., p9]
         ALTER TABLE predictions ADD COLUMN score REAL;
     """),
+    (4, "human labels", """
+        -- A person's corrections, append-only: predictions are never overwritten, and undo
+        -- marks events undone instead of deleting them, so the history stays readable.
+        CREATE TABLE human_label_events (
+            id INTEGER PRIMARY KEY,
+            product_id INTEGER NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+            action TEXT NOT NULL,                -- set (label given) or clear (back to the prediction)
+            label TEXT, label_index INTEGER,     -- a class or 'other' (-1); NULL for clear
+            batch INTEGER NOT NULL,              -- events written by one call: undone together
+            created TEXT NOT NULL,
+            undone TEXT                          -- when an undo took it back, else NULL
+        );
+        CREATE INDEX human_label_events_product ON human_label_events(product_id, id);
+        -- The current human label of each product: its latest event still in force, if a set.
+        CREATE VIEW human_labels AS
+            SELECT e.product_id, e.label, e.label_index, e.created, e.id AS event_id
+            FROM human_label_events e
+            WHERE e.action = 'set' AND e.id = (
+                SELECT MAX(id) FROM human_label_events
+                WHERE product_id = e.product_id AND undone IS NULL);
+    """),
 )
 
 
@@ -436,7 +457,11 @@ class Catalogue:
 
     def products_with_labels(self, model_id: str | None = None) -> list[dict[str, Any]]:
         """One row per product: its fields, its packshot and ``model_id``'s label
-        (default: the model whose predictions were written last; empty if none)."""
+        (default: the model whose predictions were written last; empty if none).
+
+        A human label wins: ``label``/``label_index`` are the person's, ``label_source`` is
+        "human" and ``confidence`` 1.0; ``predicted_*`` keep what the machine said, and
+        ``image_*``/``text_*`` stay as they are."""
         if model_id is None:
             models = self.models()
             model_id = models[-1] if models else None
@@ -450,12 +475,14 @@ class Catalogue:
             "t.label AS text_label, t.label_index AS text_label_index, "
             "t.confidence AS text_confidence, t.evidence AS text_evidence, "
             "l.label AS fused_label, l.label_index AS fused_label_index, "
-            "l.confidence AS fused_confidence, l.label_source, l.conflict "
+            "l.confidence AS fused_confidence, l.label_source, l.conflict, "
+            "h.label AS human_label, h.label_index AS human_label_index, h.created AS human_created "
             "FROM products p "
             "LEFT JOIN images i ON i.product_id = p.id AND i.role = 'packshot' "
             "LEFT JOIN predictions pr ON pr.image_id = i.id AND pr.model_id = ? "
             "LEFT JOIN text_labels t ON t.product_id = p.id "
             "LEFT JOIN labels l ON l.product_id = p.id AND l.model_id = ? "
+            "LEFT JOIN human_labels h ON h.product_id = p.id "
             "ORDER BY p.id", (model_id, model_id)).fetchall()
         out = []
         for r in rows:
@@ -473,8 +500,83 @@ class Catalogue:
                 d["label_source"] = "image" if d["image_label"] is not None else None
             d["conflict"] = bool(d["conflict"]) if d["conflict"] is not None else None
             d["model_id"] = model_id if d["label"] is not None else None
+            for key in ("label", "label_index", "confidence", "label_source"):
+                d["predicted_" + key] = d[key]
+            if d["human_label"] is not None:
+                d["label"], d["label_index"] = d["human_label"], d["human_label_index"]
+                d["confidence"], d["label_source"] = 1.0, "human"
             out.append(d)
         return out
+
+    # -- human labels --------------------------------------------------------------------
+    def set_human_labels(self, labels: dict[int, str]) -> int:
+        """Record a person's labels, product_id -> a class name or "other", as one batch
+        (one undo takes it all back); returns how many were written. The predictions stay."""
+        from garment import CLASSES, OTHER, OTHER_INDEX
+
+        rows: list[tuple[int, str, str | None, int | None]] = []
+        for pid, label in labels.items():
+            if label == OTHER:
+                index = OTHER_INDEX
+            elif label in CLASSES:
+                index = CLASSES.index(label)
+            else:
+                raise GarmentError(f"unknown label {label!r}: use one of {', '.join(CLASSES)} or {OTHER!r}")
+            rows.append((int(pid), "set", label, index))
+        return self._human_events(rows)
+
+    def set_human_label(self, product_id: int, label: str) -> None:
+        """Record a person's label for one product (a class name or "other")."""
+        self.set_human_labels({product_id: label})
+
+    def clear_human_label(self, product_id: int) -> None:
+        """Take a product back to its prediction (recorded as an event, so undo restores
+        the human label)."""
+        self._human_events([(int(product_id), "clear", None, None)])
+
+    def _human_events(self, rows: list[tuple[int, str, str | None, int | None]]) -> int:
+        if not rows:
+            return 0
+        known = {r[0] for r in self.conn.execute(
+            f"SELECT id FROM products WHERE id IN ({','.join('?' * len(rows))})", [r[0] for r in rows])}
+        missing = sorted({r[0] for r in rows} - known)
+        if missing:
+            raise GarmentError(f"no product with id {missing[0]} in {self.folder}")
+        now = _now()
+        with self.conn:
+            batch = self.conn.execute("SELECT COALESCE(MAX(batch), 0) + 1 FROM human_label_events").fetchone()[0]
+            self.conn.executemany(
+                "INSERT INTO human_label_events (product_id, action, label, label_index, batch, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)", [(*r, batch, now) for r in rows])
+        return len(rows)
+
+    def undo_human_label(self, product_id: int | None = None) -> list[int]:
+        """Take back the latest human-label change still in force (of ``product_id`` when
+        given, else of any product: a whole batch, such as an accepted page); returns the
+        product ids whose label changed back (empty when there was nothing to undo)."""
+        where, args = ("AND product_id = ?", (int(product_id),)) if product_id is not None else ("", ())
+        row = self.conn.execute(f"SELECT id, batch FROM human_label_events WHERE undone IS NULL {where} "
+                                "ORDER BY id DESC LIMIT 1", args).fetchone()
+        if row is None:
+            return []
+        scope, scope_args = (("id = ?", (row["id"],)) if product_id is not None
+                             else ("batch = ?", (row["batch"],)))
+        with self.conn:
+            pids = [r[0] for r in self.conn.execute(
+                f"SELECT DISTINCT product_id FROM human_label_events WHERE undone IS NULL AND {scope}", scope_args)]
+            self.conn.execute(f"UPDATE human_label_events SET undone = ? WHERE undone IS NULL AND {scope}",
+                              (_now(), *scope_args))
+        return sorted(pids)
+
+    def human_labels(self) -> dict[int, dict[str, Any]]:
+        """product_id -> its current human label (label, label_index, created)."""
+        return {int(r["product_id"]): dict(r) for r in self.conn.execute("SELECT * FROM human_labels")}
+
+    def human_label_history(self, product_id: int | None = None) -> list[dict[str, Any]]:
+        """Every human-label event (of ``product_id`` when given), oldest first."""
+        where, args = ("WHERE product_id = ?", (int(product_id),)) if product_id is not None else ("", ())
+        return [dict(r) for r in self.conn.execute(
+            f"SELECT * FROM human_label_events {where} ORDER BY id", args)]
 
     # -- text labels, fused labels and settings ----------------------------------------
     def record_text_labels(self, labeller: str, rows: Iterable[tuple[int, dict[str, Any]]]) -> int:
