@@ -1,9 +1,16 @@
-"""Data: find, verify, read and download Fashion-MNIST's IDX files."""
+"""Data: find, verify, read and download Fashion-MNIST's IDX files.
+
+A folder written by ``garment dataset --format fmnist`` holds files in the same format with
+other contents: its ``dataset.json`` gives their MD5s, checked instead of the official ones
+(never in Fashion-MNIST's own folders, the cache and Debian's, where only the official
+checksums count).
+"""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import urllib.request
 from collections.abc import Callable
@@ -17,6 +24,10 @@ from garment.errors import ChecksumError, DataNotFoundError, GarmentError
 BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CACHE_DIR = Path.home() / ".cache" / "garment" / "fashion-mnist"
+#: Where only Fashion-MNIST itself is kept: a dataset manifest there is ignored.
+OFFICIAL_DIRS = (CACHE_DIR, DEBIAN_DIR)
+#: A garment dataset's manifest (``garment.dataset``), with the MD5 of each IDX file's bytes.
+MANIFEST = "dataset.json"
 
 # name -> (MD5 of the official .gz, MD5 of the uncompressed IDX bytes).
 # Debian re-compresses the files, so its .gz MD5s differ from the official ones while the
@@ -63,6 +74,7 @@ class DataLocation:
     folder: Path
     files: dict[str, Path]
     verified: dict[str, bool]
+    manifest: Path | None = None  # a garment dataset's dataset.json the files were checked against
 
     @property
     def ok(self) -> bool:
@@ -147,9 +159,32 @@ def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None)
     return path
 
 
-def verify_file(path: Path, name: str) -> bool:
-    """True when the uncompressed IDX bytes match the official MD5."""
-    return hashlib.md5(read_bytes(path)).hexdigest() == FILES[name][1]
+def expected_md5(folder: Path) -> tuple[dict[str, str], Path | None]:
+    """The MD5 each IDX file in ``folder`` must have (of its uncompressed bytes), and the
+    manifest that says so: the official ones, or a garment dataset's own from its
+    ``dataset.json`` (outside ``OFFICIAL_DIRS``)."""
+    official = {name: md5 for name, (_, md5) in FILES.items()}
+    manifest = folder / MANIFEST
+    if any(folder.resolve() == d.resolve() for d in OFFICIAL_DIRS) or not manifest.is_file():
+        return official, None
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        md5 = data["md5"] if data.get("format") == "garment-dataset" else None
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise GarmentError(f"{manifest}: not a dataset manifest garment can read ({exc}); write the "
+                           "dataset again with `garment dataset`, or remove the file") from exc
+    if md5 is None:
+        return official, None  # another program's dataset.json: the folder is Fashion-MNIST's
+    if not isinstance(md5, dict) or set(md5) != set(FILES) or not all(
+            isinstance(v, str) and len(v) == 32 for v in md5.values()):
+        raise GarmentError(f"{manifest}: 'md5' must give the MD5 of each of {', '.join(FILES)}; "
+                           "write the dataset again with `garment dataset --format fmnist`")
+    return dict(md5), manifest
+
+
+def verify_file(path: Path, name: str, md5: str | None = None) -> bool:
+    """True when the uncompressed IDX bytes match ``md5`` (default: the official MD5)."""
+    return hashlib.md5(read_bytes(path)).hexdigest() == (md5 or FILES[name][1])
 
 
 def locate(data_dir: str | Path | None = None, verify: bool = True) -> DataLocation:
@@ -157,8 +192,9 @@ def locate(data_dir: str | Path | None = None, verify: bool = True) -> DataLocat
     folder = find_data(data_dir)
     files = {name: _file_in(folder, name) for name in FILES}
     paths = {name: p for name, p in files.items() if p is not None}
-    verified = {name: verify_file(p, name) if verify else True for name, p in paths.items()}
-    return DataLocation(folder, paths, verified)
+    md5, manifest = expected_md5(folder)
+    verified = {name: verify_file(p, name, md5[name]) if verify else True for name, p in paths.items()}
+    return DataLocation(folder, paths, verified, manifest)
 
 
 def load_split(
@@ -168,12 +204,16 @@ def load_split(
     if split not in SPLITS:
         raise GarmentError(f"split {split!r} unknown; use one of {sorted(SPLITS)}")
     folder = find_data(data_dir)
+    md5, manifest = expected_md5(folder) if verify else ({}, None)
     arrays = []
     for name in SPLITS[split]:
         path = _file_in(folder, name)
         assert path is not None  # find_data checked all four
         data = read_bytes(path)
-        if verify and hashlib.md5(data).hexdigest() != FILES[name][1]:
+        if verify and manifest is not None and hashlib.md5(data).hexdigest() != md5[name]:
+            raise ChecksumError(f"{path}: MD5 does not match the one in {manifest}; the file changed "
+                                "since `garment dataset` wrote it: write the dataset again")
+        if verify and manifest is None and hashlib.md5(data).hexdigest() != FILES[name][1]:
             raise ChecksumError(
                 f"{path}: MD5 does not match the official Fashion-MNIST checksum; "
                 "the file is corrupt or not Fashion-MNIST: delete it and fetch it again "

@@ -119,7 +119,8 @@ def _to_input(x_u8: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
 def _split(cfg: TrainConfig) -> tuple[torch.Tensor, ...]:
     x, y = load_split("train", cfg.data_dir)
     perm = np.random.default_rng(cfg.seed).permutation(len(x))
-    val_idx, tr_idx = perm[: cfg.val_size], perm[cfg.val_size :]
+    n_val = min(cfg.val_size, len(x) // 10)  # a small dataset (garment dataset) keeps 90% to train on
+    val_idx, tr_idx = perm[:n_val], perm[n_val:]
     if cfg.train_limit:
         tr_idx = tr_idx[: cfg.train_limit]
     t = torch.from_numpy

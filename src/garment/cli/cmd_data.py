@@ -41,4 +41,5 @@ def data_cmd(
         typer.echo(f"error: {bad} fail the MD5 check; delete them and run `garment data --download`",
                    err=True)
         raise typer.Exit(1)
-    typer.echo("all four files match the official MD5 checksums")
+    typer.echo("all four files match " + ("the official MD5 checksums" if loc.manifest is None
+                                          else f"the MD5 checksums in {loc.manifest} (a garment dataset)"))
