@@ -1,0 +1,36 @@
+"""``garment review``: go through a catalogue's labels in the browser and correct them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from garment.cli import app
+
+
+@app.command("review")
+def review_cmd(
+    catalogue: Annotated[Path, typer.Option(
+        "--catalogue", help="Catalogue folder written by `garment scrape` (classified).")] = Path("catalogue"),
+    port: Annotated[int, typer.Option(
+        "--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8642,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to listen on; the default keeps the catalogue on this machine.")] = "127.0.0.1",
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Review this model id's labels (default: the latest classified).")] = None,
+) -> None:
+    """Serve a local review page: every product with its packshot, the 28x28 image the network
+    saw, its label, confidence and source; filter, search, sort least-confident first and
+    correct labels with one click or key (1-0, o). Corrections are stored as human labels
+    that win in export, report and dataset. Ctrl-C stops."""
+    from garment.review import ReviewConfig, ReviewServer
+
+    server = ReviewServer(ReviewConfig(catalogue=catalogue, host=host, port=port, model=model))
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"warning: listening on {host}: anyone who can reach it can read the catalogue", err=True)
+    typer.echo(f"reviewing {catalogue}: open {server.url}")
+    typer.echo(f"token for scripts (header X-Garment-Token): {server.config.token}")
+    typer.echo("Ctrl-C stops")
+    server.run()
