@@ -109,8 +109,7 @@ def facets(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "labels": [{"value": lab, "n": n} for lab, n in _counts(rows, "label", LABELS)],
         "sources": [{"value": s, "n": n} for s, n in _counts(rows, "label_source", SOURCES)],
-        "categories": [{"value": c, "n": n} for c, n in sorted(Counter(
-            r.get("category") for r in rows if r.get("category")).items())],
+        "categories": [{"value": c, "n": n} for c, n in sorted(_category_counts(rows).items())],
         "total": len(rows),
         "human": sum(r.get("label_source") == "human" for r in rows),
         "conflicts": sum(bool(r.get("conflict")) for r in rows),
@@ -120,3 +119,14 @@ def facets(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _counts(rows: list[dict[str, Any]], key: str, order: tuple[str, ...]) -> list[tuple[str, int]]:
     c = Counter(r.get(key) or "none" for r in rows)
     return [(v, c[v]) for v in order if c[v]]
+
+
+def _category_counts(rows: list[dict[str, Any]]) -> Counter[str]:
+    """Products per shop category and per each of its parents ("Women" counts "Women > Shoes")."""
+    c: Counter[str] = Counter()
+    for r in rows:
+        parts = [p.strip() for p in (r.get("category") or "").split(" > ")]
+        for depth in range(1, len(parts) + 1):
+            if parts[depth - 1]:
+                c[" > ".join(parts[:depth])] += 1
+    return c
