@@ -445,4 +445,66 @@ def convert_many(sources: list[Any],
     return out, errors
 
 
+
+# --------------------------------------------------------------------------- packshot check
+
+#: A border band pixel further than the conversion's product threshold from the fitted
+#: background plane counts as "off the background"; these fractions judge the photo.
+PACKSHOT_BORDER_OK = 0.03      # off-background border pixels of a clean studio shot
+PACKSHOT_BORDER_BAD = 0.35     # a scene, or a product cut by the frame all round
+PACKSHOT_NOISE_OK = 4.0        # grey levels of residual noise on a plain background
+PACKSHOT_NOISE_BAD = 12.0      # a textured or photographed background
+PACKSHOT_COVER = (0.04, 0.80)  # product pixels / all: less is a speck, more is no background
+PACKSHOT_SIDE_TOUCH = 0.15     # a side whose edge line is this much product is "cut"
+
+
+def packshot_score(src: str | Path | bytes | Image.Image) -> tuple[float, list[str]]:
+    """How much a photo looks like a packshot, one product on a plain background, measured
+    the way the conversion sees it: (score in [0, 1], readable reasons).
+
+    The background plane is fitted to the border band as ``convert`` does; the score
+    combines how much of that band lies off the plane (a scene or a cropped model photo:
+    much), the plane's residual noise (a textured background: high), the product's cover
+    of the frame (a speck, or a close-up without background) and the sides the product is
+    cut by. Raises ConversionError for what ``convert`` cannot read.
+    """
+    r = DEFAULT_RECIPE
+    g = _decode_grey(src, r.get("draft_size"))
+    h, w = g.shape
+    factor = max(1, math.ceil(max(h, w) / int(r.get("work_size"))))
+    if factor > 1 or min(h, w) < 8:
+        img = Image.fromarray(g, "L").reduce(factor) if factor > 1 else Image.fromarray(g, "L")
+        if min(img.size) < 8:
+            img = img.resize((max(8, img.width), max(8, img.height)), Image.Resampling.NEAREST)
+        g = np.array(img)
+        h, w = g.shape
+    band = max(1, int(round(min(h, w) * r.get("border"))))
+    idx, xy, pinv = _border(h, w, band)
+    inten, diff = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+    mask = np.empty((h, w), bool)
+    rows, cols = np.empty(h, np.int64), np.empty(w, np.int64)
+    noise = _convert.analyse(g, idx, xy, pinv, True, 1.0, 0.0, float(r.get("min_contrast")),
+                             float(r.get("noise_k")), inten, diff, mask, rows, cols)
+    border = float(mask.ravel()[idx].mean())
+    cover = float(mask.mean())
+    edges = (mask[0].mean(), mask[-1].mean(), mask[:, 0].mean(), mask[:, -1].mean())
+    cut = sum(float(e) > PACKSHOT_SIDE_TOUCH for e in edges)
+
+    def ramp(x: float, good: float, bad: float) -> float:
+        return float(min(1.0, max(0.0, (bad - x) / (bad - good))))
+
+    plain = ramp(border, PACKSHOT_BORDER_OK, PACKSHOT_BORDER_BAD)
+    quiet = ramp(noise, PACKSHOT_NOISE_OK, PACKSHOT_NOISE_BAD)
+    lo, hi = PACKSHOT_COVER
+    covered = 1.0 if lo <= cover <= hi else (cover / lo if cover < lo
+                                             else max(0.0, (1.0 - cover) / (1.0 - hi)))
+    whole = 1.0 - cut / 4.0
+    # Cover multiplies: without a product in the frame the rest says nothing.
+    score = round((0.4 * plain + 0.3 * quiet + 0.3 * whole) * (0.5 + 0.5 * covered), 3)
+    reasons = [f"border {border:.0%} off a plain background (noise {noise:.1f})",
+               f"product covers {cover:.0%} of the frame",
+               f"cut by {cut} side{'s' * (cut != 1)}" if cut else "product whole in frame"]
+    return score, reasons
+
+
 ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -142,6 +142,11 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
                 SELECT MAX(id) FROM human_label_events
                 WHERE product_id = e.product_id AND undone IS NULL);
     """),
+    (5, "packshot choice", """
+        -- Why this picture is the product's packshot (JSON: score, markup evidence, content
+        -- score and reasons, the pictures judged).
+        ALTER TABLE images ADD COLUMN choice TEXT;
+    """),
 )
 
 
@@ -361,7 +366,7 @@ class Catalogue:
 
     def _upsert_image(self, product_id: int, img: dict[str, Any], run_id: int | None) -> int:
         cols = ("url", "final_url", "status", "error", "path", "width", "height", "format",
-                "sha256", "bytes", "content_type")
+                "sha256", "bytes", "content_type", "choice")
         values = [img.get(c) for c in cols]
         values[0] = values[0] or ""
         self.conn.execute(

@@ -44,6 +44,8 @@ LOG_NAME = "crawl.log"
 #: Environment variable naming the parent's process id, so that a child whose parent died
 #: before it could ask to die with it (``prctl``) notices and exits.
 PARENT_ENV = "GARMENT_CRAWL_PARENT"
+#: ``CrawlConfig.render`` values.
+RENDER_MODES = ("auto", "never", "always")
 
 
 @dataclass
@@ -85,6 +87,11 @@ class CrawlConfig:
     max_image_bytes: int = 20 * 2**20       # larger downloads are cancelled
     max_page_bytes: int = 10 * 2**20        # larger pages are cancelled
     log_level: str = "INFO"                 # Scrapy's log, written to DIR/crawl.log
+    render: str = "auto"                    # JavaScript: "auto" renders in Chromium only
+    #                                         pages without product links or markup that
+    #                                         look script-built; "never"; "always"
+    feeds: list[str] = field(default_factory=list)  # product feeds (Google Merchant XML
+    #                                         or TSV) read for products and their images
 
     def validate(self) -> None:
         """Raise GarmentError naming the bad value and what is allowed."""
@@ -113,6 +120,13 @@ class CrawlConfig:
                                f"({self.max_image_px})")
         if not 1 <= self.concurrency <= 64:
             raise GarmentError(f"concurrency {self.concurrency}: allowed 1 to 64 per host")
+        if self.render not in RENDER_MODES:
+            raise GarmentError(f"render {self.render!r}: allowed {', '.join(RENDER_MODES)}")
+        for url in self.feeds:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise GarmentError(f"feed URL {url!r} is not an http(s) URL: give one like "
+                                   "https://shop.example/feed.xml")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise GarmentError(f"log level {self.log_level!r}: allowed DEBUG, INFO, "
                                "WARNING, ERROR")

@@ -21,10 +21,10 @@ import os
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 NOAI = re.compile(r"\bno(image)?ai\b", re.I)
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp",
@@ -54,6 +54,131 @@ SIZE_SUFFIX = re.compile(r"[-_](\d{2,5})x(\d{2,5})?(?=(@\dx)?\.\w{3,4}$)")
 #: descriptors up to the next comma ("300w", "2x").
 SRCSET_ITEM = re.compile(r"[\s,]*(\S+?)(?:,+(?=\s|$)|(?=\s|$)([^,]*))")
 DESCRIPTOR = re.compile(r"^\s*(\d+(?:\.\d+)?)([wx])\s*$")
+
+# -- packshot choice: markup evidence ------------------------------------------------------
+#: URL words of a product-only photo, and of a worn, styled or scene photo (whole words
+#: of the URL: ``filter=packshot``, ``/cutout/``, ``_model_``).
+PACKSHOT_WORDS = re.compile(r"(?<![a-z0-9])(pack[-_]?shots?|product[-_]?shots?|cut[-_]?outs?|"
+                            r"ghost|flat[-_]?lays?|still[-_]?life)(?![a-z0-9])", re.I)
+WORN_WORDS = re.compile(r"(?<![a-z0-9])(models?|worn|on[-_]?model|lifestyle|outfits?|"
+                        r"editorial|campaign|mood|styled)(?![a-z0-9])", re.I)
+#: Evidence weights (points) a picture's markup earns; the content score
+#: (``garment.convert.packshot_score``, 0..1) adds up to ``CONTENT_WEIGHT`` more.
+EVIDENCE = {"og": 3.0, "packshot_word": 4.0, "worn_word": -3.0, "shown_variant": 2.0,
+            "product_markup": 1.0, "more_sources": 1.0, "first": 0.5, "small": -1.0}
+CONTENT_WEIGHT = 4.0
+#: Markup layers that describe the product itself (their images are its photos).
+PRODUCT_SOURCES = frozenset({"jsonld", "microdata", "rdfa", "profile", "feed", "sitemap"})
+#: Absolute or protocol-relative URLs anywhere in a page's text (markup, inline JSON).
+PAGE_URL = re.compile(r"(?:https?:)?//[^\s\"'<>()\\,]+")
+
+
+@dataclass
+class Picture:
+    """One candidate picture of a product: its renditions (largest first), where the
+    page names it, and the evidence so far (points and readable reasons)."""
+
+    renditions: list[str]
+    sources: list[str]
+    variant: bool = False
+    evidence: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.renditions[0]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "sources": self.sources, "variant": self.variant,
+                "evidence": self.evidence, "reasons": list(self.reasons)}
+
+
+def picture_key(url: str) -> tuple[str, tuple[str, ...], str]:
+    """Which picture a URL shows, whatever its size and image service: (host, the last
+    three path segments, the query without size parameters). An image service's prefix
+    (``/dw/image/v2/SITE/on/...``) and the plain file of the same picture agree."""
+    parts = urlsplit(rendition(url)[0])
+    segments = tuple(s for s in parts.path.split("/") if s)
+    return (parts.hostname or "").lower(), segments[-3:], parts.query
+
+
+def _page_renditions(page: str, keys: set[Any], base_scheme: str) -> dict[Any, list[str]]:
+    """Other renditions of the pictures ``keys`` (``picture_key``) named anywhere in the
+    page's text: srcsets, zoom attributes, inline JSON (``\\/`` unescaped)."""
+    found: dict[Any, list[str]] = {}
+    text = page.replace("\\/", "/").replace("&amp;", "&")
+    for m in PAGE_URL.finditer(text):
+        url = m.group(0)
+        if url.startswith("//"):
+            url = f"{base_scheme}:{url}"
+        if rendition(url)[1] is not None and (key := picture_key(url)) in keys:
+            found.setdefault(key, []).append(url)
+    return found
+
+
+def rank_pictures(candidates: list[dict[str, Any]], og_images: list[str] | None = None,
+                  page: str | None = None, page_url: str = "",
+                  max_px: int = MAX_RENDITION_PX) -> list[Picture]:
+    """The product's candidate pictures, best evidence first.
+
+    ``candidates`` are ``{"url", "source", "variant"}`` dicts in page order (extraction's
+    ``image_candidates``; ``source`` the layer that named the image: jsonld, og, microdata,
+    gallery...; ``variant`` True when it comes from the variant the page shows).
+    Renditions of one picture (``picture_key``: size parameters, size suffixes, image
+    service prefixes) are merged and, with ``page``, completed by the picture's other
+    renditions named anywhere in the page: a picture is tried at its largest rendition
+    within ``max_px`` first. Evidence: the page's og:image (``og_images``), packshot words
+    in the URL, the variant the page shows, product markup, several layers naming it,
+    first in page order; worn/styled words count against it. Ties keep page order.
+    """
+    og_keys = {picture_key(u) for u in og_images or []}
+    pictures: dict[Any, Picture] = {}
+    for c in candidates:
+        url = c.get("url") or ""
+        if not url:
+            continue
+        pic = pictures.setdefault(picture_key(url), Picture([], []))
+        if url not in pic.renditions:
+            pic.renditions.append(url)
+        source = str(c.get("source") or "markup")
+        if source not in pic.sources:
+            pic.sources.append(source)
+        pic.variant = pic.variant or bool(c.get("variant"))
+    if page and any(rendition(u)[1] is not None for p in pictures.values()
+                    for u in p.renditions):
+        scheme = urlsplit(page_url).scheme or "https"
+        for key, urls in _page_renditions(page, set(pictures), scheme).items():
+            pictures[key].renditions.extend(u for u in urls
+                                            if u not in pictures[key].renditions)
+    ranked = []
+    for i, (key, pic) in enumerate(pictures.items()):
+        pic.renditions = sorted(pic.renditions, key=lambda u: _size_rank(u, max_px))
+        _score_markup(pic, i, key in og_keys)
+        ranked.append((-pic.evidence, i, pic))
+    return [pic for _, _, pic in sorted(ranked, key=lambda t: t[:2])]
+
+
+def _score_markup(pic: Picture, position: int, is_og: bool) -> None:
+    """Add ``pic``'s markup evidence (points and reasons)."""
+    points: list[tuple[str, str]] = []
+    if is_og or "og" in pic.sources or "opengraph" in pic.sources:
+        points.append(("og", "the page's og:image"))
+    urltext = unquote(rendition(pic.url)[0])
+    if m := PACKSHOT_WORDS.search(urltext):
+        points.append(("packshot_word", f"URL says {m.group(0)!r}"))
+    elif m := WORN_WORDS.search(urltext):
+        points.append(("worn_word", f"URL says {m.group(0)!r} (worn or styled photo)"))
+    if pic.variant:
+        points.append(("shown_variant", "the variant the page shows"))
+    if PRODUCT_SOURCES & set(pic.sources):
+        points.append(("product_markup", "named by product markup"))
+    if len(pic.sources) > 1:
+        points.append(("more_sources", f"named by {len(pic.sources)} layers"))
+    if position == 0:
+        points.append(("first", "first in page order"))
+    for name, why in points:
+        pic.evidence += EVIDENCE[name]
+        pic.reasons.append(f"{why} ({EVIDENCE[name]:+g})")
 
 
 
@@ -129,15 +254,20 @@ def rendition(url: str) -> tuple[str, int | None]:
     return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), "")), width
 
 
+def _size_rank(url: str, max_px: int) -> tuple[int, int]:
+    """Order of a rendition: the original (no size asked) first, then the widest within
+    ``max_px``, then wider ones narrowest first."""
+    width = rendition(url)[1]
+    return (0, 0) if width is None else (1, -width) if width <= max_px else (2, width)
+
+
 def largest_first(urls: list[str], max_px: int = MAX_RENDITION_PX) -> list[str]:
     """``urls`` with the renditions of each image together, at the position of the first:
     the original (no size asked) first, then the widest within ``max_px``, then wider
     ones narrowest first."""
     groups: dict[str, list[tuple[tuple[int, int], int, str]]] = {}
     for i, u in enumerate(urls):
-        key, width = rendition(u)
-        rank = (0, 0) if width is None else (1, -width) if width <= max_px else (2, width)
-        groups.setdefault(key, []).append((rank, i, u))
+        groups.setdefault(rendition(u)[0], []).append((_size_rank(u, max_px), i, u))
     return [u for group in groups.values() for _, _, u in sorted(group)]
 
 

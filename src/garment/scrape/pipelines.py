@@ -8,6 +8,7 @@ exception; a page whose extraction fails is an error row too (``PageErrorMiddlew
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +22,15 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from garment.scrape.images import (
+    CONTENT_WEIGHT,
+    EVIDENCE,
     GOOD_IMAGE_PX,
     TRY_NEXT,
     ImageCheck,
+    Picture,
     check_image,
     forbids_ai,
+    rank_pictures,
     save_image,
 )
 from garment.scrape.netguard import AddressRefused
@@ -36,12 +41,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Candidates tried per product before giving up on its packshot.
-MAX_CANDIDATES = 3
+#: Pictures of a product downloaded and judged by their content, at most; renditions of
+#: one picture tried (largest first) before the next picture.
+MAX_PICTURES = 3
+MAX_RENDITIONS = 3
+#: A downloaded picture whose content scores this (``packshot_score``) at a usable size
+#: ends the search: no later candidate is downloaded.
+GOOD_CONTENT = 0.75
 
 
 class PackshotPipeline:
-    """Downloads the first acceptable candidate image of each product."""
+    """Chooses each product's packshot: its candidate pictures ranked by markup evidence
+    (``images.rank_pictures``), the top few downloaded and judged by content
+    (``convert.packshot_score``: one product on a plain background), the best kept with
+    the reasons for the choice (the images table's ``choice``)."""
 
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
@@ -57,41 +70,75 @@ class PackshotPipeline:
         return spider
 
     async def process_item(self, item: ProductItem) -> ProductItem:
-        candidates = list(item.product.get("image_urls") or [])
+        pictures = item.pictures
+        if pictures is None:  # an item made without the spider's ranking
+            pictures = rank_pictures([{"url": u} for u in item.product.get("image_urls") or []],
+                                     max_px=self.spider.config.max_image_px)
         if item.noai:
-            item.image = {"url": candidates[0] if candidates else "", "status": "noai",
+            item.image = {"url": pictures[0].url if pictures else "", "status": "noai",
                           "error": "page says noai/noimageai"}
-        elif not candidates:
+        elif not pictures:
             item.image = {"url": "", "status": "missing", "error": "no image on the page"}
         else:
-            item.image = await self.choose(candidates[:MAX_CANDIDATES])
+            item.image = await self.choose(pictures)
         assert item.image is not None
         self.spider.counters.images[item.image["status"]] += 1
         return item
 
-    async def choose(self, candidates: list[str]) -> dict[str, Any]:
-        """The images-table row of the product's packshot: the first acceptable candidate,
-        or, when it is small (under ``GOOD_IMAGE_PX``), the largest of the candidates."""
+    async def choose(self, pictures: list[Picture]) -> dict[str, Any]:
+        """The images-table row of the product's packshot: of the first ``MAX_PICTURES``
+        pictures (best evidence first), the downloaded one with the highest evidence plus
+        content score; a later picture is not downloaded once the best so far is a good
+        packshot or no later one could beat it. ``choice`` (JSON) says why."""
         row: dict[str, Any] = {}
-        best: tuple[dict[str, Any], bytes, ImageCheck] | None = None
-        for url in candidates:
+        best: tuple[float, dict[str, Any], bytes, ImageCheck, Picture, float, list[str]] | None
+        best = None
+        judged: list[dict[str, Any]] = []
+        for pic in pictures[:MAX_PICTURES]:
+            if best is not None and best[0] >= pic.evidence + CONTENT_WEIGHT:
+                break  # not even a perfect packshot here could win
+            row, body, check = await self.download(pic)
+            if check is None or check.status != "ok":
+                judged.append({"url": row.get("url"), "status": row.get("status")})
+                if best is None and row.get("status") not in TRY_NEXT:
+                    break
+                continue
+            content, why = await maybe_deferred_to_future(deferToThread(_content, body))
+            small = check.short_side < GOOD_IMAGE_PX
+            total = pic.evidence + CONTENT_WEIGHT * content + (EVIDENCE["small"] if small else 0)
+            judged.append({"url": row["url"], "status": "ok", "evidence": pic.evidence,
+                           "content": content, "total": round(total, 3)})
+            if best is None or total > best[0]:
+                best = (total, row, body, check, pic, content, why)
+            if content >= GOOD_CONTENT and not small:
+                break
+        if best is None:
+            return row
+        total, row, body, check, pic, content, why = best
+        reasons = pic.reasons + [f"content {content:.2f}: " + "; ".join(why)]
+        if check.short_side < GOOD_IMAGE_PX:
+            reasons.append(f"small: {check.width}x{check.height} ({EVIDENCE['small']:+g})")
+        row["choice"] = json.dumps({
+            "score": round(total, 3), "evidence": pic.evidence, "content": content,
+            "reasons": reasons, "sources": pic.sources, "pictures": len(pictures),
+            "judged": judged}, ensure_ascii=False)
+        row["path"] = await maybe_deferred_to_future(deferToThread(
+            save_image, self.spider.config.out, body, check))
+        return row
+
+    async def download(self, pic: Picture) -> tuple[dict[str, Any], bytes, ImageCheck | None]:
+        """The picture's largest rendition that downloads as an acceptable image (the next,
+        smaller one when it is too large, missing or broken)."""
+        row: dict[str, Any] = {}
+        body, check = b"", None
+        for url in pic.renditions[:MAX_RENDITIONS]:
             row, body, check = await self.fetch(url)
             if row["status"] == "corrupt":
                 # Cut short in transit, often: ask once more before the next candidate.
                 row, body, check = await self.fetch(url, again=True)
-            if check is not None and check.status == "ok" and (
-                    best is None or check.short_side > best[2].short_side):
-                best = (row, body, check)
-            if best is not None and best[2].short_side >= GOOD_IMAGE_PX:
+            if (check is not None and check.status == "ok") or row["status"] not in TRY_NEXT:
                 break
-            if best is None and row["status"] not in TRY_NEXT:
-                break
-        if best is None:
-            return row
-        row, body, check = best
-        row["path"] = await maybe_deferred_to_future(deferToThread(
-            save_image, self.spider.config.out, body, check))
-        return row
+        return row, body, check
 
     async def fetch(self, url: str, again: bool = False
                     ) -> tuple[dict[str, Any], bytes, ImageCheck | None]:
@@ -151,6 +198,16 @@ class PackshotPipeline:
         self.spider.counters.errors[f"image_{reason}"] += 1
         self.spider.catalogue.record_error(self.spider.run_id, url, "image", reason, status,
                                            detail)
+
+
+def _content(body: bytes) -> tuple[float, list[str]]:
+    """The packshot score of downloaded bytes; 0 when the conversion cannot read them."""
+    from garment.convert import ConversionError, packshot_score
+
+    try:
+        return packshot_score(body)
+    except ConversionError as exc:
+        return 0.0, [f"unreadable: {exc.reason}"]
 
 
 class StorePipeline:

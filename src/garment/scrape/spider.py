@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import IgnoreRequest
@@ -29,12 +29,13 @@ from twisted.web._newclient import ResponseFailed
 
 from garment.scrape import CrawlConfig
 from garment.scrape.extract import (
+    JUNK_IMAGE,
     extract_product,
     page_links,
     pagination_urls,
     parse_html,
 )
-from garment.scrape.images import forbids_ai
+from garment.scrape.images import Picture, forbids_ai, rank_pictures
 from garment.scrape.limits import Limits, LinkFilter, page_origin, scope_origins
 from garment.scrape.polite import OutOfScope
 from garment.scrape.profile import SiteProfile, load_profile
@@ -55,6 +56,7 @@ class ProductItem:
 
     product: dict[str, Any]
     noai: bool = False                      # page forbids AI use of its images
+    pictures: list[Picture] | None = None   # candidate packshots, best evidence first
     image: dict[str, Any] | None = None     # set by the packshot pipeline
 
 
@@ -66,6 +68,19 @@ class Counters:
     products: int = 0                       # stored
     images: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+
+
+#: A URL that starts with a host name but no scheme or slashes ("cdn.shop.com/a.jpg").
+BARE_HOST = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}(:\d+)?/", re.I)
+
+
+def og_url(value: str, page_url: str) -> str:
+    """An og:image value made absolute; one that starts with a host name is on that host
+    (a relative path never starts with a dotted name and a slash in practice)."""
+    value = value.strip()
+    if BARE_HOST.match(value):
+        return f"{urlsplit(page_url).scheme or 'https'}://{value}"
+    return urljoin(page_url, value)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -101,6 +116,26 @@ def failure_reason(failure: Failure) -> tuple[str, int | None]:
                                                    "DownloadFailedError"):
         return "response_failed", None
     return name, None
+
+
+def page_pictures(product: dict[str, Any], tree: Any, page: str, url: str,
+                  max_px: int) -> list[Picture]:
+    """A product's candidate packshots ranked by markup evidence: extraction's
+    ``image_candidates`` when it gives them (else ``image_urls``, in order), the page's
+    og:image, the page's other renditions of each picture."""
+    source = (product.get("sources") or {}).get("image_urls", "markup")
+    og = [og_url(v, url) for v in tree.xpath(
+        "//meta[@property='og:image' or @property='og:image:url' or "
+        "@property='og:image:secure_url' or @name='og:image']/@content")]
+    og = [u for u in og if u.startswith("http") and not JUNK_IMAGE.search(u)]
+    candidates = [c for c in product.get("image_candidates") or []
+                  if isinstance(c, dict) and str(c.get("url") or "").startswith("http")
+                  and not JUNK_IMAGE.search(str(c["url"])) and c.get("source") != "og"]
+    if not candidates:
+        candidates = [{"url": u, "source": source} for u in product.get("image_urls") or []]
+    # The page's og:image, read here as written (a host without a scheme included).
+    candidates += [{"url": u, "source": "og"} for u in og]
+    return rank_pictures(candidates, og, page, url, max_px)
 
 
 class ShopSpider(Spider):
@@ -224,8 +259,9 @@ class ShopSpider(Spider):
                 self.seen_products.update(keys)
                 product.canonical_url = clean_url(product.canonical_url)
                 tags = [v.decode("latin-1") for v in response.headers.getlist("X-Robots-Tag")]
-                yield ProductItem(product=product.as_dict(),
-                                  noai=product.noai or forbids_ai(tags))
+                data = product.as_dict()
+                yield ProductItem(product=data, noai=product.noai or forbids_ai(tags),
+                                  pictures=self.pictures(data, tree, response))
                 self.emitted += 1
                 limit = self.config.max_products
                 if limit is not None and self.emitted >= limit:
@@ -233,6 +269,12 @@ class ShopSpider(Spider):
         if self.stopping:
             return
         yield from self._follow(response, tree, is_product=product is not None)
+
+    def pictures(self, product: dict[str, Any], tree: Any, response: TextResponse
+                 ) -> list[Picture]:
+        """The product's candidate packshots (``page_pictures``)."""
+        return page_pictures(product, tree, response.text, response.url,
+                             self.config.max_image_px)
 
     def _follow(self, response: Response, tree: Any, is_product: bool) -> Iterator[Request]:
         """Requests for the page's fresh links that the crawl limits admit."""
