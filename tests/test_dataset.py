@@ -145,7 +145,8 @@ def test_imagefolder_holds_the_originals(catalogue: Path, tmp_path: Path) -> Non
     for r in rows:
         assert r["file"] == f"{r['split']}/{FOLDERS[int(r['label'])]}/{r['sha256']}.jpg"
         assert _sha(out / r["file"]) == r["sha256"]
-    assert (out / "train" / "T-shirt_top").is_dir() and not list(out.glob("*.gz"))
+    assert (out / "train" / "0_T-shirt_top").is_dir() and not list(out.glob("*.gz"))
+    assert sorted(FOLDERS) == list(FOLDERS)  # loaders that number sorted folders get labels 0-9
 
 
 def test_parquet_has_hugging_face_image_and_class_label(catalogue: Path, tmp_path: Path) -> None:
@@ -168,6 +169,22 @@ def test_parquet_has_hugging_face_image_and_class_label(catalogue: Path, tmp_pat
     assert str(train.schema.field("label").type) == "int64"
 
 
+def test_hugging_face_datasets_reads_both_when_installed(catalogue: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    write_dataset(catalogue, tmp_path / "pq", "parquet")
+    ds = datasets.load_dataset("parquet", data_files={s: str(tmp_path / "pq" / f"{s}.parquet")
+                                                      for s in ("train", "test")})
+    assert ds["train"].features["label"].names == list(CLASSES) and ds["test"].num_rows == 4
+    assert ds["train"][0]["image"].size[0] >= 60
+    write_dataset(catalogue, tmp_path / "if", "imagefolder")
+    folders = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "if"))
+    assert folders["train"].features["label"].names == [FOLDERS[i] for i in sorted(PER_CLASS)]
+
+
 def test_filters_human_labels_and_the_card(catalogue: Path, tmp_path: Path) -> None:
     with Catalogue.open(catalogue) as cat:
         ids = {r["url"]: int(r["id"]) for r in cat.products()}
@@ -188,7 +205,7 @@ def test_filters_human_labels_and_the_card(catalogue: Path, tmp_path: Path) -> N
         sum(0.5 + 0.05 * k < 0.7 for k in range(n)) for n in PER_CLASS.values()) - 1  # p/8 is a person's
     assert summary.sources["human"] == 2 and "same image, different labels" not in summary.excluded
     card = (tmp_path / "c" / "README.md").read_text(encoding="utf-8")
-    for text in ("belong to the shop", "sources.csv", "| 3 | Dress |", "2 by a person", "shop.test",
+    for text in ("belong to the shop", "sources.csv", "| 3 | Dress |", "2: labelled by a person", "shop.test",
                  "model `m1`", "minimum confidence 0.7"):
         assert text in card, text
 

@@ -44,8 +44,10 @@ FORMATS = ("fmnist", "imagefolder", "parquet")
 ONLY = ("human", "agree", "text", "image")
 CARD_NAME = "README.md"
 SOURCES_NAME = "sources.csv"
-#: Class folder names for ``imagefolder`` ("T-shirt/top" cannot be a folder name).
-FOLDERS = tuple(c.replace("/", "_").replace(" ", "_") for c in CLASSES)
+#: Class folder names for ``imagefolder``: the label index first, so that loaders which number
+#: the folders in sorted order (torchvision's ImageFolder, Hugging Face's imagefolder) give
+#: Fashion-MNIST's label numbers; "T-shirt/top" cannot be a folder name.
+FOLDERS = tuple(f"{i}_{c.replace('/', '_').replace(' ', '_')}" for i, c in enumerate(CLASSES))
 SOURCE_COLUMNS = ("split", "index", "file", "sha256", "label", "label_name", "label_source", "confidence",
                   "product_id", "product_url", "image_url", "name", "category", "duplicates")
 
@@ -147,7 +149,8 @@ def select(cat: Catalogue, rows: list[dict[str, Any]], min_confidence: float | N
             excluded["same image, different labels"] += len(group)
             continue
         best = min(deciding, key=lambda ex: (-(ex.confidence or 0.0), ex.product_id))
-        excluded["duplicate image"] += len(group) - 1
+        if len(group) > 1:
+            excluded["duplicate image"] += len(group) - 1
         examples.append(replace(best, duplicates=len(group)))
     return examples, excluded
 
@@ -266,7 +269,9 @@ def _prepare_out(out: Path) -> Path:
                            "give a new or empty folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+        tmp.chmod(0o755)  # mkdtemp's 0700 is for a temporary folder; this one becomes the dataset
+        return tmp
     except OSError as exc:
         raise GarmentError(f"cannot write --out {out} ({exc.strerror or exc}); give a writable folder") from exc
 

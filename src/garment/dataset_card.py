@@ -9,9 +9,10 @@ from garment import CLASSES, PROJECT_URL
 from garment.store import Catalogue, site_of
 
 #: How each label source reads in the card.
-SOURCE_NAMES = {"human": "a person (garment review)", "agree": "the packshot and the product's text agreed",
-                "text": "the product's text (it outweighed the packshot, or there was no image answer)",
-                "image": "the packshot alone (the image model)"}
+SOURCE_NAMES = {"human": "labelled by a person (garment review)",
+                "agree": "the packshot (image model) and the product's text named the same class",
+                "text": "the product's text decided (it outweighed the packshot, or there was no image answer)",
+                "image": "the packshot alone decided (the image model)"}
 
 
 def card_facts(cat: Catalogue, rows: list[dict[str, Any]], mid: str | None,
@@ -84,7 +85,7 @@ def card_text(m: dict[str, Any]) -> str:
              "|---:|---|" + "---:|" * len(splits)]
     lines += [f"| {i} | {c} | " + " | ".join(str(counts[s][c]) for s in splits) + " |" for i, c in enumerate(CLASSES)]
     lines += ["", "## Where the labels came from", ""]
-    lines += [f"- {n} by {SOURCE_NAMES.get(s, s)}" for s, n in sorted(m["label_sources"].items(), key=lambda t: -t[1])]
+    lines += [f"- {n}: {SOURCE_NAMES.get(s, s)}" for s, n in sorted(m["label_sources"].items(), key=lambda t: -t[1])]
     f = m["filters"]
     lines += ["", "Left out (products): " + (", ".join(f"{k} {n}" for k, n in m["excluded"].items() if n) or "none")
               + ". Products that share a packshot (same SHA-256) are one image; copies with different labels "
@@ -100,7 +101,8 @@ def card_text(m: dict[str, Any]) -> str:
                   f"- Fashion-MNIST test accuracy: {_pct(model.get('fashion_mnist_test_accuracy'))}",
                   f"- real-photo accuracy, in scope: {_pct(model.get('real_photo_in_scope_accuracy'))}"
                   + (f" on {_md(model['real_photo_dataset'])}" if model.get("real_photo_dataset") else ""),
-                  f"- \"other\" threshold on the in-scope score: {model.get('threshold')}"]
+                  "- \"other\" threshold on the in-scope score: "
+                  + ("none" if model.get("threshold") is None else f"{model['threshold']:.4g}")]
     else:
         lines += ["- none: every label is a person's or the product's text"]
     agreement = m.get("shop_category_agreement")
@@ -119,8 +121,8 @@ def card_text(m: dict[str, Any]) -> str:
                   "`t10k-labels-idx1-ubyte.gz`: Fashion-MNIST's IDX format (28x28 uint8, white garment on black, "
                   "labels 0-9). `dataset.json` holds their MD5s: `garment train --data-dir .` reads them."]
     elif m["dataset_format"] == "imagefolder":
-        lines += ["`<split>/<class>/<sha256>.<ext>`: the original packshots (class folders: "
-                  "`T-shirt_top`, `Ankle_boot`, and the other class names as they are)."]
+        lines += ["`<split>/<label>_<class>/<sha256>.<ext>`: the original packshots, in folders `0_T-shirt_top` "
+                  "... `9_Ankle_boot`, which sort in label order (image-folder loaders number them 0-9)."]
     else:
         lines += ["`train.parquet`, `test.parquet`: the original image (`{bytes, path}`), `label` (0-9, names in "
                   "the schema), `label_name` and provenance; `load_dataset(\"parquet\", data_files=...)` reads them."]
