@@ -228,7 +228,15 @@ document.getElementById("next").addEventListener("click", () => page(1));
 document.getElementById("accept").addEventListener("click", () => queue(acceptPage));
 document.getElementById("undo").addEventListener("click", () => queue(undo));
 
+// Cards scrolled into view stop below the sticky header, whatever its height.
+function headerHeight() {
+  const h = document.querySelector("header");
+  document.documentElement.style.setProperty("--head", h.offsetHeight + "px");
+}
+window.addEventListener("resize", headerHeight);
+
 async function start() {
+  headerHeight();
   const f = await api("GET", "/api/facets");
   const sel = form.elements.category;
   for (const c of f.categories) {
