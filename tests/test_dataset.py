@@ -189,11 +189,7 @@ def test_filters_human_labels_and_the_card(catalogue: Path, tmp_path: Path) -> N
     with Catalogue.open(catalogue) as cat:
         ids = {r["url"]: int(r["id"]) for r in cat.products()}
         # Final labels decided by a person: the disputed photo settled as a Dress, a trouser corrected.
-        cat.record_labels("m1", [
-            {"product_id": ids["http://shop.test/p/104"], "label": "Dress", "label_index": 3,
-             "confidence": 1.0, "label_source": "human"},
-            {"product_id": ids["http://shop.test/p/8"], "label": "Pullover", "label_index": 2,
-             "confidence": 1.0, "label_source": "human"}])
+        cat.set_human_labels({ids["http://shop.test/p/104"]: "Dress", ids["http://shop.test/p/8"]: "Pullover"})
     summary = write_dataset(catalogue, tmp_path / "h", "fmnist", only="human", test_fraction=0)
     assert summary.total == 2 and summary.sources == {"human": 2} and summary.counts["test"] == dict.fromkeys(
         CLASSES, 0)
