@@ -17,7 +17,7 @@ from typing import Any
 from garment.errors import GarmentError
 from garment.store import Catalogue
 
-COLUMNS = ("product_url", "sku", "name", "brand", "price", "currency", "category",
+COLUMNS = ("product_url", "sku", "name", "brand", "price", "currency", "availability", "category",
            "image_url", "image_path", "width", "height", "sha256", "label", "label_index",
            "confidence", "label_source", "image_label", "image_label_index", "image_confidence",
            "text_label", "text_evidence")

@@ -30,7 +30,7 @@ IMAGES_DIR = "images"
 RETRYABLE_IMAGE_STATUSES = frozenset({"failed"})
 
 PRODUCT_FIELDS = ("url", "canonical_url", "sku", "name", "brand", "price", "currency",
-                  "category", "description")
+                  "category", "description", "availability")
 
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "catalogue", """
@@ -146,6 +146,10 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         -- Why this picture is the product's packshot (JSON: score, markup evidence, content
         -- score and reasons, the pictures judged).
         ALTER TABLE images ADD COLUMN choice TEXT;
+    """),
+    (6, "availability", """
+        -- schema.org ItemAvailability short name: InStock, OutOfStock, PreOrder, ...
+        ALTER TABLE products ADD COLUMN availability TEXT;
     """),
 )
 
@@ -472,7 +476,8 @@ class Catalogue:
             model_id = models[-1] if models else None
         rows = self.conn.execute(
             "SELECT p.id AS product_id, p.canonical_url AS product_url, p.url, p.sku, "
-            "p.name, p.brand, p.price, p.currency, p.category, p.description, p.extractor, "
+            "p.name, p.brand, p.price, p.currency, p.availability, p.category, p.description, "
+            "p.extractor, "
             "i.id AS image_id, i.url AS image_url, i.status AS image_status, "
             "i.path AS image_path, i.width, i.height, i.sha256, "
             "pr.label AS image_label, pr.label_index AS image_label_index, "

@@ -62,6 +62,16 @@ def scrape_cmd(
     min_image_px: Annotated[int, typer.Option(
         "--min-image-px", min=1, help="Smallest packshot kept (shorter side, pixels); the "
                                       "largest rendition is preferred.")] = 28,
+    max_image_px: Annotated[int, typer.Option(
+        "--max-image-px", min=1, help="Largest packshot kept (longer side, pixels): the "
+                                      "largest rendition within it is downloaded.")] = 10_000,
+    render: Annotated[str, typer.Option(
+        "--render", help="JavaScript pages: auto (render in Chromium only pages without "
+                         "product links or markup that look script-built), never, always. "
+                         "Needs /usr/bin/chromium.")] = "auto",
+    feed: Annotated[list[str] | None, typer.Option(
+        "--feed", help="A product feed to read products and images from (Google Merchant "
+                       "XML or TSV; several allowed).", show_default=False)] = None,
 ) -> None:
     """Crawl a shop politely into a catalogue: products, packshots, errors (SQLite).
 
@@ -85,6 +95,9 @@ def scrape_cmd(
                          concurrency=concurrency, site=site, ignore_robots=ignore_robots,
                          resume=resume)
     config.min_image_px = min_image_px
+    config.max_image_px = max_image_px
+    config.render = render
+    config.feeds = list(feed or [])
     if user_agent:
         config.user_agent = user_agent
     if ignore_robots:
@@ -122,7 +135,7 @@ def _print_stats(stats: dict[str, Any], out: Path) -> None:
                         f"{stats['elapsed_s']:.1f} s)", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
-    for key in ("pages", "products", "requests", "robots_forbidden", "retries",
+    for key in ("pages", "products", "requests", "rendered", "robots_forbidden", "retries",
                 "status_429", "status_503"):
         table.add_row(key.replace("_", " "), str(stats[key]))
     for status, n in sorted(stats["images"].items()):

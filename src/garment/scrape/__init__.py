@@ -161,6 +161,7 @@ class CrawlStats:
     status_503: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # per-URL errors by reason
     requests: int = 0                       # every request sent, robots.txt included
+    rendered: int = 0                       # pages rendered in Chromium (--render)
     # Links not followed, by reason (scrape/limits.py REASONS) then site section:
     # {"barren": {"/events": 12000}, "page_budget": {"/p": 40}}
     skipped: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -185,6 +186,9 @@ def prepare(config: CrawlConfig) -> Path:
     """Validate ``config``, create the catalogue and write the resolved config next to it;
     returns the config file the child process reads."""
     config.validate()
+    from garment.scrape.render import check_render
+
+    check_render(config.render)  # --render always without a browser: one clear line
     if config.site is not None:
         from garment.scrape.profile import load_profile
 

@@ -14,29 +14,26 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import lxml.html
 from lxml import etree
 
-from garment.scrape import schemaorg
-from garment.scrape.images import MAX_RENDITION_PX, MIN_IMAGE_PX, largest_first, srcset_best
-from garment.scrape.profile import SiteProfile
+from garment.errors import GarmentError
+from garment.scrape import fallback, schemaorg
+from garment.scrape.images import MAX_RENDITION_PX, largest_first
+from garment.scrape.profile import SiteProfile, load_profile
 
 LAYERS = ("jsonld", "microdata", "rdfa", "opengraph", "profile")
-FIELDS = ("sku", "name", "brand", "price", "currency", "category", "description")
+FIELDS = ("sku", "name", "brand", "price", "currency", "availability", "category",
+          "description")
 
 #: URL words that mark an image as page furniture, never a packshot.
 JUNK_IMAGE = re.compile(
     r"(logo|icon|favicon|sprite|placeholder|spacer|blank\.|pixel|tracking|beacon|badge|"
     r"spinner|loader|/flags?/|payment|1x1|\.svg(\?|$))", re.I)
-#: Markup (class, id, alt) of an <img> or its ancestors that marks it as furniture.
-JUNK_CONTEXT = re.compile(r"(logo|icon|brand-mark|avatar|badge|social|payment|banner)", re.I)
-FURNITURE_TAGS = frozenset({"header", "nav", "footer", "aside"})
-#: Declared <img width/height> below this is an icon whatever its name (a thumbnail from
-#: the network's 28 px on may be a shop's only packshot).
-MIN_DECLARED_PX = MIN_IMAGE_PX
 NOAI = re.compile(r"\bno(image)?ai\b", re.I)
 PAGER = re.compile(r"pag(er|ination|ing)", re.I)
 PAGE_PARAMS = frozenset({"page", "p", "pg", "pagenumber", "paged", "pageindex"})
@@ -54,9 +51,13 @@ class Product:
     brand: str | None = None
     price: float | None = None
     currency: str | None = None
+    availability: str | None = None             # schema.org short name: InStock, ...
     category: str | None = None                 # breadcrumb path, ' > ' separated
     description: str | None = None
     image_urls: list[str] = field(default_factory=list)  # main packshot first
+    #: every candidate image with its evidence: {"url", "source" (the layer, "og" or
+    #: "gallery"), "variant" (from the node of the variant the page shows)}
+    image_candidates: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # field -> layer
     noai: bool = False                          # meta robots says noai / noimageai
 
@@ -86,7 +87,7 @@ def _jsonld_nodes(tree: Any) -> list[dict[str, Any]]:
     return nodes
 
 
-def _extruct(html: str, url: str, syntax: str) -> list[Any]:
+def _extruct(html: Any, url: str, syntax: str) -> list[Any]:
     import extruct
 
     try:
@@ -96,11 +97,12 @@ def _extruct(html: str, url: str, syntax: str) -> list[Any]:
         return []
 
 
-def _microdata_nodes(html: str, url: str) -> list[dict[str, Any]]:
+def _microdata_nodes(html: str, tree: Any, url: str) -> list[dict[str, Any]]:
     if "itemscope" not in html.lower():
         return []
     nodes: list[dict[str, Any]] = []
-    for value in _extruct(html, url, "microdata"):
+    # Values are read from the page as a buyer sees it (hidden helper text dropped).
+    for value in _extruct(fallback.visible_copy(tree), url, "microdata"):
         nodes.extend(schemaorg.iter_nodes(value))
     return nodes
 
@@ -135,8 +137,12 @@ def _opengraph(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
     for fld, names in (("name", ("og:title",)), ("description", ("og:description",)),
                        ("brand", ("product:brand", "og:brand")),
                        ("sku", ("product:retailer_item_id", "product:sku"))):
-        if values := _meta(metas, *names):
+        if values := [v for v in _meta(metas, *names) if not schemaorg.PLACEHOLDER.match(v)]:
             out[fld] = values[0]
+    for raw in _meta(metas, "product:availability", "og:availability"):
+        if avail := schemaorg.availability(raw):
+            out["availability"] = avail
+            break
     if amount := _meta(metas, "product:price:amount", "og:price:amount"):
         price, symbol = schemaorg.parse_price(amount[0])
         if price is not None:
@@ -194,61 +200,6 @@ def _profile(tree: Any, url: str, profile: SiteProfile) -> tuple[bool, dict[str,
     return is_product, out
 
 
-def _is_furniture(img: Any) -> bool:
-    for attr in ("width", "height"):
-        value = (img.get(attr) or "").strip().rstrip("px")
-        if value.isdigit() and int(value) < MIN_DECLARED_PX:
-            return True
-    el = img
-    for _ in range(12):  # bounded walk up the ancestors
-        if el is None or not isinstance(el.tag, str):
-            break
-        if el.tag in FURNITURE_TAGS:
-            return True
-        marks = " ".join(el.get(a) or "" for a in ("class", "id", "alt", "role"))
-        if JUNK_CONTEXT.search(marks):
-            return True
-        el = el.getparent()
-    return False
-
-
-def _img_src(img: Any) -> str:
-    """An <img>'s largest rendition: a zoom/large attribute, the best of its (or its
-    <picture>'s) srcset, then the lazy-loading attributes and src."""
-    for attr in ("data-zoom-image", "data-large"):
-        value = (img.get(attr) or "").strip()
-        if value and not value.startswith("data:"):
-            return value
-    sets = [img.get("srcset"), img.get("data-srcset")]
-    el = img.getparent()
-    for _ in range(3):  # libxml2 nests the <img> inside <source> (not void to it)
-        if el is None or el.tag == "picture":
-            break
-        el = el.getparent()
-    if el is not None and el.tag == "picture":
-        sets += [s.get("srcset") for s in el.iter("source")]
-    for srcset in sets:
-        if srcset and (best := srcset_best(srcset)):
-            return best
-    for attr in ("data-src", "data-original", "src"):
-        value = (img.get(attr) or "").strip()
-        if value and not value.startswith("data:"):
-            return value
-    return ""
-
-
-def _dom_images(tree: Any, url: str) -> list[str]:
-    """Content images when no markup names one: <img> in main/article first, never in
-    header/nav/footer or with logo-like markup."""
-    scope = tree.xpath("//main|//article|//*[@role='main']") or [tree]
-    out = []
-    for img in scope[0].iter("img"):
-        src = _img_src(img)
-        if src and not _is_furniture(img):
-            out.append(urljoin(url, src))
-    return out
-
-
 def clean_images(urls: list[str], profile: SiteProfile | None = None,
                  max_px: int = MAX_RENDITION_PX) -> list[str]:
     """Drop furniture and duplicates, apply the profile's CDN size rewrites, and put the
@@ -279,26 +230,44 @@ def page_noai(tree: Any) -> bool:
     return any(NOAI.search(v) for v in _meta(_metas(tree), "robots", "googlebot"))
 
 
+def _layers(text: str, tree: Any, url: str, urls: set[str], profile: SiteProfile | None
+            ) -> tuple[list[tuple[str, bool, dict[str, Any]]], list[str]]:
+    """Each markup layer's (name, says product, fields) in order, and the breadcrumb."""
+    layers: list[tuple[str, bool, dict[str, Any]]] = []
+    crumbs: list[str] = []
+    for name, nodes in (("jsonld", _jsonld_nodes(tree)),
+                        ("microdata", _microdata_nodes(text, tree, url)),
+                        ("rdfa", _rdfa_nodes(text, url))):
+        node = schemaorg.pick_product(nodes, urls)
+        fields = schemaorg.product_fields(node, url) if node else {}
+        if node and node.get(schemaorg.SHOWN_VARIANT):
+            fields["variant"] = True
+        layers.append((name, node is not None, fields))
+        crumbs = crumbs or schemaorg.breadcrumb(nodes)
+    layers.append(("opengraph", *_opengraph(tree, url)))
+    if profile is not None:
+        layers.append(("profile", *_profile(tree, url, profile)))
+    return layers, crumbs
+
+
+#: Where each layer's images come from, as ``image_candidates`` names it.
+IMAGE_SOURCE = {"opengraph": "og", "fallback": "gallery"}
+
+
 def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = None,
                     tree: Any = None) -> Product | None:
-    """The product a page describes, or None when no layer says it is a product page."""
+    """The product a page describes, or None when it is no product page.
+
+    Markup layers first; the generic fallback decides only where no layer says "product"
+    and fills only the fields no layer gave.
+    """
     text = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
     tree = parse_html(text) if tree is None else tree
     declared = declared_canonical(tree, url)
     canonical = declared or url.split("#")[0]
     urls = {url.split("#")[0], canonical}
-    layers: list[tuple[str, bool, dict[str, Any]]] = []
-    crumbs: list[str] = []
-    for name, nodes in (("jsonld", _jsonld_nodes(tree)),
-                        ("microdata", _microdata_nodes(text, url)),
-                        ("rdfa", _rdfa_nodes(text, url))):
-        node = schemaorg.pick_product(nodes, urls)
-        layers.append((name, node is not None,
-                       schemaorg.product_fields(node, url) if node else {}))
-        crumbs = crumbs or schemaorg.breadcrumb(nodes)
-    layers.append(("opengraph", *_opengraph(tree, url)))
-    if profile is not None:
-        layers.append(("profile", *_profile(tree, url, profile)))
+    layers, crumbs = _layers(text, tree, url, urls, profile)
+    layers.append(("fallback", *fallback.extract(tree, url)))
     extractor = next((name for name, is_prod, _ in layers if is_prod), None)
     if extractor is None:
         return None
@@ -313,7 +282,11 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
             if getattr(product, fld) is None and fields.get(fld) not in (None, ""):
                 setattr(product, fld, fields[fld])
                 product.sources[fld] = name
-        if fields.get("image_urls"):
+        source = IMAGE_SOURCE.get(name, name)
+        product.image_candidates += [{"url": u, "source": source,
+                                      "variant": bool(fields.get("variant"))}
+                                     for u in fields.get("image_urls", [])]
+        if fields.get("image_urls") and name != "fallback":
             product.sources.setdefault("image_urls", name)
             images.extend(fields["image_urls"])
     if crumbs and product.category is None:
@@ -322,13 +295,70 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
             product.category = " > ".join(path)
             product.sources["category"] = "breadcrumb"
     if not clean_images(images, profile):
-        images = _dom_images(tree, url)
+        images = layers[-1][2].get("image_urls", [])
         if images:
             product.sources["image_urls"] = "dom"
     product.image_urls = clean_images(images, profile)
+    keep = set(clean_images([c["url"] for c in product.image_candidates], profile))
+    product.image_candidates = [c for c in product.image_candidates if c["url"] in keep]
     if product.currency:
-        product.currency = product.currency.upper()
+        product.currency = schemaorg.currency_code(product.currency) or product.currency.upper()
     return product
+
+
+def read_page(path: str | Path) -> str:
+    """A saved page's text, decoded by its BOM, HTTP-equiv or meta charset (else UTF-8)."""
+    from w3lib.encoding import html_to_unicode
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise GarmentError(f"cannot read page {path}: {exc.strerror or exc}; pass a saved "
+                           "HTML file") from None
+    return html_to_unicode(None, data)[1]
+
+
+#: The keys of ``extract_pages``' answers, in order.
+PAGE_KEYS = ("url", "name", "sku", "brand", "price", "currency", "availability", "category",
+             "image_url", "image_urls", "sources")
+
+
+def extract_pages(paths: list[str | Path], url: str | None = None,
+                  site: str | Path | None = None) -> list[dict[str, Any]]:
+    """Extract saved pages offline: one dict per page with ``PAGE_KEYS`` plus ``file``,
+    ``product`` (whether it is a product page), ``extractor`` and ``image_candidates``.
+
+    ``url`` is the address the pages were saved from (links and images resolve against
+    it); without it, a page's own canonical link or og:url, else its file URI.
+    ``site`` is a site profile (TOML) applied after the markup layers.
+    """
+    profile = load_profile(site) if site else None
+    out = []
+    for path in paths:
+        text = read_page(path)
+        tree = parse_html(text)
+        page_url = url or _own_url(tree) or Path(path).resolve().as_uri()
+        product = extract_product(text, page_url, profile, tree=tree)
+        row: dict[str, Any] = {"file": str(path), **dict.fromkeys(PAGE_KEYS),
+                               "url": page_url, "product": product is not None}
+        if product is not None:
+            d = product.as_dict()
+            row.update({k: d.get(k) for k in PAGE_KEYS if k in d})
+            row.update(url=product.canonical_url, extractor=product.extractor,
+                       image_url=product.image_urls[0] if product.image_urls else None,
+                       image_candidates=product.image_candidates)
+        else:
+            row.update(image_urls=[], sources={})
+        out.append(row)
+    return out
+
+
+def _own_url(tree: Any) -> str | None:
+    for href in tree.xpath("//link[translate(@rel, 'CANONICAL', 'canonical')='canonical']"
+                           "/@href") + _meta(_metas(tree), "og:url"):
+        if href.strip().startswith(("http://", "https://")):
+            return str(href.strip())
+    return None
 
 
 def page_links(tree: Any, url: str, deny: list[re.Pattern[str]] | None = None) -> list[str]:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from garment.scrape import PARENT_ENV, CrawlConfig, CrawlStats
+from garment.scrape import PARENT_ENV, CrawlConfig, CrawlStats, render
 from garment.store import Catalogue
 
 logger = logging.getLogger("garment.scrape")
@@ -118,6 +118,9 @@ def settings_for(config: CrawlConfig) -> dict[str, Any]:
             f"{pkg}.pipelines.PackshotPipeline": 100,
             f"{pkg}.pipelines.StorePipeline": 300,
         },
+        # Chromium through scrapy-playwright, only when pages may be rendered.
+        **(render.settings(config.start_urls, config.concurrency, config.timeout)
+           if config.render != "never" and render.render_available() is None else {}),
     }
 
 
@@ -138,6 +141,7 @@ def collect_stats(run_id: int, spider: Any, scrapy_stats: dict[str, Any],
         status_503=int(scrapy_stats.get("downloader/response_status_count/503", 0)),
         errors=dict(c.errors),
         requests=int(scrapy_stats.get("downloader/request_count", 0)),
+        rendered=c.rendered,
         skipped=spider.links.summary(),
         elapsed_s=round(elapsed, 2),
         finish_reason=str(scrapy_stats.get("finish_reason", "")))

@@ -9,21 +9,26 @@ same shape.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin
 
-_COMMENT = re.compile(r"^\s*(<!--|<!\[CDATA\[)|(-->|\]\]>)\s*$")
+#: Wrappers around a block's JSON: HTML comments, CDATA sections, and the JavaScript
+#: comments that hide CDATA markers from a script parser (``/*<![CDATA[*/ ... /*]]>*/``).
+_WRAPPER_START = re.compile(r"^\s*(<!--|<!\[CDATA\[|/\*.*?\*/|//[^\n]*(\n|$))", re.S)
+_WRAPPER_END = re.compile(r"(-->|\]\]>|/\*[^*]*\*/|//[^\n\"]*)\s*$")
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 PRODUCT_TYPES = frozenset({"product", "productgroup", "productmodel", "individualproduct",
                            "someproducts", "vehicle"})
 
-CURRENCY_SYMBOLS = {"€": "EUR", "£": "GBP", "$": "USD", "¥": "JPY", "₹": "INR", "₩": "KRW",
-                    "CHF": "CHF", "kr": "SEK", "zł": "PLN"}
+CURRENCY_SYMBOLS = {"€": "EUR", "£": "GBP", "US$": "USD", "$": "USD", "¥": "JPY", "₹": "INR",
+                    "₩": "KRW", "원": "KRW", "zł": "PLN", "kr": "SEK", "Kč": "CZK", "₽": "RUB",
+                    "руб": "RUB", "лв": "BGN", "₺": "TRY", "R$": "BRL", "Rs": "INR", "₴": "UAH"}
 
 
 #: JSON-LD nested deeper than this is refused: real markup stays under 15 levels, and
@@ -69,9 +74,10 @@ def loads_tolerant(text: str) -> list[Any]:
 
     Raises JsonLdTooDeep when the block nests beyond ``MAX_DEPTH``.
     """
-    text = _COMMENT.sub("", text.strip()).strip()
-    attempts = (text, _TRAILING_COMMA.sub(r"\1", text),
-                _CONTROL.sub(" ", _TRAILING_COMMA.sub(r"\1", text)))
+    raw, text = text.strip(), _unwrap(text)
+    repaired = _CONTROL.sub(" ", _TRAILING_COMMA.sub(r"\1", text))
+    # Some shops entity-escape the block (&quot;), which a script element never needs.
+    attempts = (raw, text, _TRAILING_COMMA.sub(r"\1", text), repaired, html.unescape(repaired))
     for attempt in attempts:
         try:
             values = _decode_all(attempt)
@@ -84,6 +90,17 @@ def loads_tolerant(text: str) -> list[Any]:
             raise JsonLdTooDeep(f"JSON-LD nested more than {MAX_DEPTH} levels deep")
         return values
     return []
+
+
+def _unwrap(text: str) -> str:
+    """``text`` without the comment and CDATA wrappers around its JSON (bounded)."""
+    text = text.strip()
+    for _ in range(8):
+        stripped = _WRAPPER_END.sub("", _WRAPPER_START.sub("", text, count=1), count=1).strip()
+        if stripped == text:
+            break
+        text = stripped
+    return text
 
 
 def iter_nodes(obj: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
@@ -133,29 +150,31 @@ def text(value: Any) -> str | None:
     return s or None
 
 
+def currency_code(raw: str | None) -> str | None:
+    """An ISO 4217 code from a code or a symbol ('€' -> 'EUR'); None when unknown."""
+    if not raw:
+        return None
+    raw = raw.strip()
+    if re.fullmatch(r"[A-Za-z]{3}", raw):
+        return raw.upper()
+    return CURRENCY_SYMBOLS.get(raw) or next(
+        (code for sym, code in CURRENCY_SYMBOLS.items() if sym in raw), None)
+
+
 def parse_price(value: Any) -> tuple[float | None, str | None]:
-    """(amount, currency) from '1.299,00 €', '$49.99', 49.5 ...; currency from a symbol."""
+    """(amount, currency) from '1.299,00 €', '$49.99', 49.5 ...; currency from a symbol
+    or code. A plain decimal number is read as written; text by price-parser."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value), None
     s = text(value)
-    if not s:
+    if not s or PLACEHOLDER.match(s) or not re.search(r"\d", s):
         return None, None
-    currency = next((code for sym, code in CURRENCY_SYMBOLS.items() if sym in s), None)
-    digits = re.sub(r"[^0-9.,]", "", s)
-    if not re.search(r"\d", digits):
-        return None, currency
-    if "," in digits and "." in digits:
-        dec = "," if digits.rfind(",") > digits.rfind(".") else "."
-        digits = digits.replace("." if dec == "," else ",", "").replace(",", ".")
-    elif "," in digits:
-        head, _, tail = digits.rpartition(",")
-        # '1,299' is a thousands separator, '12,99' a decimal comma.
-        digits = digits.replace(",", "") if len(tail) == 3 else \
-            head.replace(",", "") + "." + tail
-    try:
-        return float(digits.strip(".")), currency
-    except ValueError:
-        return None, currency
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return float(s), None
+    from price_parser import Price
+
+    price = Price.fromstring(s)
+    return price.amount_float, currency_code(price.currency)
 
 
 def _image_urls(value: Any, base: str) -> list[str]:
@@ -170,56 +189,130 @@ def _image_urls(value: Any, base: str) -> list[str]:
     return out
 
 
-def _offer(offers: Any) -> dict[str, Any]:
-    """The first offer with a price (Offer, AggregateOffer, list, priceSpecification)."""
-    for o in offers if isinstance(offers, list) else [offers]:
+#: Template text a shop failed to fill in (``$metabrand``, ``{{ brand }}``, ``<%= sku %>``).
+PLACEHOLDER = re.compile(r"^\s*(\$\{?[\w.]+\}?|\{\{.*\}\}|\{%.*%\}|<%.*%>|%[\w.]+%|"
+                         r"#\{.*\}|\[\[.*\]\]|undefined|null|nan)\s*$", re.I | re.S)
+#: priceSpecification types of a price the buyer does not pay now.
+NOT_NOW = re.compile(r"(list|strikethrough|msrp|srp|regular|original|was|invoice)", re.I)
+#: schema.org ItemAvailability short names, by their letters lower-cased; OpenGraph's and
+#: common spellings map onto them.
+AVAILABILITY = {n.lower(): n for n in (
+    "InStock", "OutOfStock", "PreOrder", "PreSale", "BackOrder", "Discontinued",
+    "InStoreOnly", "OnlineOnly", "LimitedAvailability", "SoldOut", "MadeToOrder", "Reserved")}
+AVAILABILITY.update({"available": "InStock", "availablefororder": "BackOrder",
+                     "oos": "OutOfStock", "unavailable": "OutOfStock", "instockonline":
+                     "InStock", "pending": "PreOrder"})
+
+
+def get(node: dict[str, Any], *keys: str) -> Any:
+    """``node``'s value for the first of ``keys`` it has, matched case-insensitively
+    (shops write ``lowprice``, ``PriceCurrency``); None when it has none."""
+    for k in keys:
+        if k in node:
+            return node[k]
+    lower = {str(k).lower(): v for k, v in node.items()}
+    return next((lower[k.lower()] for k in keys if k.lower() in lower), None)
+
+
+def value(node: dict[str, Any], *keys: str) -> str | None:
+    """The first of ``keys`` with real text (template placeholders are none)."""
+    for k in keys:
+        t = text(get(node, k))
+        if t and not PLACEHOLDER.match(t):
+            return t
+    return None
+
+
+def availability(raw: Any) -> str | None:
+    """A schema.org ItemAvailability short name from 'http://schema.org/InStock',
+    'instock', OpenGraph's 'in stock' ...; None when unknown."""
+    t = text(raw)
+    if not t:
+        return None
+    key = re.sub(r"[^a-z]", "", t.rstrip("/").rsplit("/", 1)[-1].lower())
+    return AVAILABILITY.get(key)
+
+
+def offers(value_: Any, depth: int = 0) -> list[dict[str, Any]]:
+    """Every priced offer in ``value_`` (Offer, AggregateOffer, lists, nested ``offers``,
+    ``priceSpecification``): dicts of price (float), currency, availability and
+    ``now`` (False for a list or strikethrough price)."""
+    out: list[dict[str, Any]] = []
+    if depth > 4:
+        return out
+    for o in value_ if isinstance(value_, list) else [value_]:
         if not isinstance(o, dict):
             continue
-        price = o.get("price", o.get("lowPrice"))
-        spec = o.get("priceSpecification")
-        if price is None and spec:
-            spec = spec[0] if isinstance(spec, list) and spec else spec
-            if isinstance(spec, dict):
-                price = spec.get("price")
-                o = {**o, "priceCurrency": o.get("priceCurrency") or spec.get("priceCurrency")}
-        if price is None and "offers" in o:
-            return _offer(o["offers"])
-        if price is not None:
-            return {"price": price, "currency": text(o.get("priceCurrency"))}
-    return {}
+        currency = value(o, "priceCurrency", "currency")
+        avail = availability(get(o, "availability"))
+        entries = [(get(o, "price", "lowPrice", "minPrice", "highPrice"), currency, True)]
+        spec = get(o, "priceSpecification")
+        for sp in spec if isinstance(spec, list) else [spec]:
+            if isinstance(sp, dict):
+                now = not NOT_NOW.search(text(get(sp, "priceType")) or "")
+                entries.append((get(sp, "price", "minPrice"),
+                                value(sp, "priceCurrency") or currency, now))
+        for raw, cur, now in entries:
+            amount, symbol = parse_price(raw)
+            if amount is not None:
+                out.append({"price": amount, "currency": cur or symbol, "availability": avail,
+                            "now": now})
+        nested = get(o, "offers")
+        if nested is not None:
+            out.extend(offers(nested, depth + 1))
+        if avail and not any(e["availability"] for e in out):
+            out.append({"price": None, "currency": currency, "availability": avail,
+                        "now": True})
+    return out
+
+
+def best_offer(found: list[dict[str, Any]]) -> dict[str, Any]:
+    """The price the page shows the buyer now: the lowest current price (a sale beats the
+    list price; a "from" range starts at its lowest), with the availability of the offers."""
+    priced = [o for o in found if o["price"] is not None]
+    # A zero price is a placeholder ("price on request") when the node has a real one.
+    priced = [o for o in priced if o["price"] > 0] or priced
+    now = [o for o in priced if o["now"]] or priced
+    best = dict(min(now, key=lambda o: o["price"])) if now else {}
+    avails = [o["availability"] for o in found if o["availability"]]
+    if avails:
+        # The product is in stock when any of its offers is.
+        best["availability"] = ("InStock" if "InStock" in avails else
+                                best.get("availability") or avails[0])
+    return best
 
 
 def product_fields(node: dict[str, Any], base: str) -> dict[str, Any]:
     """Garment's product fields from a schema.org Product node (missing ones omitted)."""
     out: dict[str, Any] = {}
     for field, keys in (("name", ("name",)), ("description", ("description",)),
-                        ("sku", ("sku", "productID", "mpn", "gtin13", "gtin"))):
-        for k in keys:
-            if text(node.get(k)):
-                out[field] = text(node.get(k))
-                break
-    if text(node.get("brand")):
-        out["brand"] = text(node.get("brand"))
-    offer = _offer(node.get("offers"))
-    if not offer and isinstance(node.get("hasVariant"), list):
-        for variant in node["hasVariant"]:
-            if isinstance(variant, dict) and (offer := _offer(variant.get("offers"))):
-                break
-    if offer:
-        amount, symbol = parse_price(offer["price"])
-        if amount is not None:
-            out["price"] = amount
-        if offer.get("currency") or symbol:
-            out["currency"] = (offer.get("currency") or symbol or "").upper()
-    category = node.get("category")
+                        ("sku", ("sku", "productID", "mpn")),
+                        ("brand", ("brand", "manufacturer"))):
+        if found := value(node, *keys):
+            out[field] = found
+    priced = offers(get(node, "offers"))
+    variants = get(node, "hasVariant")
+    if not any(o["price"] for o in priced) and isinstance(variants, list):
+        for variant in variants:
+            if isinstance(variant, dict):
+                priced += offers(get(variant, "offers"))
+    offer = best_offer(priced)
+    if offer.get("price") is not None:
+        out["price"] = offer["price"]
+    if offer.get("currency"):
+        out["currency"] = str(offer["currency"]).upper()
+    if offer.get("availability"):
+        out["availability"] = offer["availability"]
+    category = get(node, "category")
     if isinstance(category, str) and category.strip():
         out["category"] = " > ".join(p.strip() for p in re.split(r"\s*[>/|]\s*", category)
                                      if p.strip())
-    images = _image_urls(node.get("image"), base)
+    images = _image_urls(get(node, "image"), base)
     if images:
         out["image_urls"] = images
-    if isinstance(node.get("url"), str) and node["url"].strip():
-        out["url"] = urljoin(base, node["url"].strip())
+    url = get(node, "url")
+    if isinstance(url, str) and url.strip():
+        out["url"] = urljoin(base, url.strip())
     return out
 
 
@@ -245,21 +338,73 @@ def breadcrumb(nodes: list[dict[str, Any]]) -> list[str]:
     return []
 
 
-def pick_product(nodes: list[dict[str, Any]], urls: set[str]) -> dict[str, Any] | None:
-    """The page's product: the one Product node, or the one whose url is the page's.
+#: Key set on the node ``pick_product`` merges for the variant the page shows.
+SHOWN_VARIANT = "_shown_variant"
 
-    A listing often marks up every product it shows; several products and none of them
-    this page means a listing, not a product page.
+
+def _as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else [] if v is None else [v]
+
+
+def _url_of(node: dict[str, Any]) -> str:
+    u = get(node, "url")
+    return u.split("#")[0] if isinstance(u, str) else ""
+
+
+def _reference(family: list[dict[str, Any]], chosen: dict[str, Any]) -> str | None:
+    """The product-level reference of a product described one node per variant: the
+    group's id, else what every variant's sku starts with (cut at a separator)."""
+    for node in [*family, chosen]:
+        if ref := value(node, "productGroupID", "inProductGroupWithID"):
+            return ref
+    skus = sorted({s for n in family if "productgroup" not in types_of(n)
+                   if (s := value(n, "sku", "productID", "mpn"))})
+    if len(skus) < 2:
+        return None
+    prefix = skus[0][:len(skus[0])]
+    for s in skus[1:]:
+        while not s.startswith(prefix):
+            prefix = prefix[:-1]
+    cut = max(prefix.rfind(c) for c in "-_/. ")
+    # Only a prefix ending at a separator is a reference ("1044/320/" of 1044/320/600/..).
+    if cut >= 3 and len(prefix) > cut and prefix[cut] in "-_/. ":
+        return prefix[:cut]
+    return None
+
+
+def pick_product(nodes: list[dict[str, Any]], urls: set[str]) -> dict[str, Any] | None:
+    """The page's product as one node, or None for a listing.
+
+    One Product node is the product. Several (a ProductGroup and its ``hasVariant``, or
+    one node per size or colour sharing a name or group id) are one product: the node
+    of the variant the page shows (its url is the page's, else the first variant) with
+    the group's fields filled in and the product-level reference as sku. Several
+    unrelated products, none of them this page, mean a listing.
     """
     products = [n for n in nodes if is_product(n)]
-    if len(products) == 1:
-        return products[0]
-    for n in products:
-        if isinstance(n.get("url"), str) and n["url"].split("#")[0] in urls:
-            return n
-    # The same product described twice (e.g. a Product and its ProductGroup) share a name.
-    names = {text(n.get("name")) for n in products}
-    return products[0] if products and len(names) == 1 else None
+    groups = [n for n in products if "productgroup" in types_of(n)]
+    variants = [v for g in groups for v in _as_list(get(g, "hasVariant"))
+                if isinstance(v, dict) and v not in products]
+    pool = products + variants
+    if not pool:
+        return None
+    shown = next((n for n in pool if _url_of(n) in urls), None)
+    names = {value(n, "name") for n in products} - {None}
+    family = (len(products) == 1 or len(groups) == 1 or len(names) <= 1 or
+              len({value(n, "productGroupID", "inProductGroupWithID") for n in pool}) == 1
+              and value(pool[0], "productGroupID", "inProductGroupWithID") is not None)
+    if not family:
+        return shown if shown in products else None
+    members = [n for n in pool if "productgroup" not in types_of(n)]
+    chosen = shown or (members[0] if members else pool[0])
+    if len(pool) == 1:
+        return chosen
+    merged = {**(groups[0] if groups else {}), **{k: v for k, v in chosen.items()
+                                                 if v not in (None, "", [])}}
+    if ref := _reference(pool, chosen):
+        merged["sku"] = ref
+    merged[SHOWN_VARIANT] = True
+    return merged
 
 
 def compact_rdfa(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

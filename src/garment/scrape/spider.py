@@ -39,6 +39,7 @@ from garment.scrape.images import Picture, forbids_ai, rank_pictures
 from garment.scrape.limits import Limits, LinkFilter, page_origin, scope_origins
 from garment.scrape.polite import OutOfScope
 from garment.scrape.profile import SiteProfile, load_profile
+from garment.scrape.render import needs_render, render_available, request_meta
 from garment.store import Catalogue, site_of
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Counters:
 
     pages: int = 0
     products: int = 0                       # stored
+    rendered: int = 0                       # pages asked of the browser
     images: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -166,6 +168,9 @@ class ShopSpider(Spider):
         # spider middlewares, and a shop links every page to dozens of others.
         self.queued: set[str] = set()
         self.links = LinkFilter(Limits.from_config(config))
+        # "never" as well when this machine cannot render (run.settings_for then installs
+        # no browser handler; prepare() refused "always" already).
+        self.render = config.render if render_available() is None else "never"
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> ShopSpider:
@@ -176,8 +181,22 @@ class ShopSpider(Spider):
 
     # -- requests ---------------------------------------------------------------------
     def _page(self, url: str, priority: int = 0, barren: int = 0) -> Request:
+        meta: dict[str, Any] = {"kind": "page", "barren": barren}
+        if self.render == "always":
+            meta.update(request_meta(self.config.timeout))
+            self.counters.rendered += 1
         return Request(url, callback=self.parse_page, errback=self.page_failed,
-                       priority=priority, meta={"kind": "page", "barren": barren})
+                       priority=priority, meta=meta)
+
+    def _rendered(self, response: Response, why: str) -> Request:
+        """The page again, rendered in the browser (``render.needs_render`` said why)."""
+        logger.info("rendering %s: %s", response.url, why)
+        self.counters.rendered += 1
+        meta = {"kind": "page", "barren": response.meta.get("barren", 0),
+                **request_meta(self.config.timeout)}
+        return Request(response.url, callback=self.parse_page, errback=self.page_failed,
+                       priority=response.request.priority if response.request else 0,
+                       dont_filter=True, meta=meta)
 
     def _sitemap(self, url: str) -> Request:
         return Request(url, callback=self.parse_sitemap, errback=self.discovery_failed,
@@ -253,6 +272,10 @@ class ShopSpider(Spider):
         self.counters.pages += 1
         tree = parse_html(response.text)
         product = extract_product(response.text, response.url, self.profile, tree=tree)
+        if self.render == "auto" and not response.meta.get("rendered") and (
+                why := needs_render(tree, product is not None, self.render)):
+            yield self._rendered(response, why)
+            return
         if product is not None and not self.stopping:
             keys = {clean_url(response.url), clean_url(product.canonical_url)}
             if not keys & self.seen_products:

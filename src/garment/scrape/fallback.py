@@ -1,0 +1,250 @@
+"""Scrape, generic extraction: what a product page shows without product markup.
+
+Read off the visible page, never from scripts, styles or visually hidden elements: the
+name from the ``<h1>`` (else og:title / ``<title>``), the price from the first
+price-marked element near it (read by price-parser; list and struck-through prices are
+skipped), the product reference from "Article number / Item no. / Ref / SKU ..." labels,
+the availability from the buy button or an out-of-stock notice, and the content images
+(``<img>`` in the main content first, never in header/nav/footer or with logo-like
+markup). A page counts as a product page only when it has a name, a price and one buy
+button (a listing shows many); ``extract`` uses these fields only where markup gave
+none and records them as coming from ``fallback`` (images: ``dom``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urljoin
+
+from garment.scrape import schemaorg
+from garment.scrape.images import MIN_IMAGE_PX, srcset_best
+
+#: Markup (class, id, alt) of an <img> or its ancestors that marks it as furniture.
+JUNK_CONTEXT = re.compile(r"(logo|icon|brand-mark|avatar|badge|social|payment|banner)", re.I)
+FURNITURE_TAGS = frozenset({"header", "nav", "footer", "aside"})
+INVISIBLE_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head"})
+#: Class names that hide an element from sight (helpers of common CSS kits and their
+#: short prefixed forms: "g-hdn", "u-hidden"); responsive ones ("hidden-xs") hide it on
+#: some screens only and are not among them.
+HIDDEN_CLASS = re.compile(r"^(sr-only|visually-?hidden|screen-?reader(-text|-only)?|a11y-hidden|"
+                          r"clipped|hidden|hide|d-none|is-hidden|offscreen|"
+                          r"[a-z]{1,3}[-_](hdn|hidden|hide))$", re.I)
+HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+#: An element whose class/id/itemprop says it holds a price, and one that holds a price
+#: the buyer does not pay now (list, struck-through, "was", unit or instalment price).
+PRICE_MARK = re.compile(r"price|preis|prix|precio|prezzo|cena|amount", re.I)
+NOT_NOW = re.compile(r"old|was|strike|regular|list|compare|original|rrp|uvp|msrp|before|"
+                     r"crossed|instal|per-?unit|unit-?price|saving|discount|shipping", re.I)
+STRUCK_TAGS = frozenset({"del", "s", "strike"})
+#: A labelled product reference: "Article number: 12345", "Ref. AB-12", "ASIN B0..".
+SKU_LABEL = re.compile(
+    r"\b(?:article\s*(?:number|no\.?)|item\s*(?:number|no\.?|#)|item\s+model\s+number|"
+    r"product\s*(?:code|number|id|no\.?)|style\s*(?:code|number|no\.?)|model\s*(?:number|no\.?)|"
+    r"sku|asin|ref(?:erence|\.)?|art(?:ikel)?[.\-]?\s*nr\.?|artikelnummer|bestellnummer|"
+    r"r[ée]f[ée]rence|c[óo]digo|codice|numer\s+produktu)"
+    r"\s*[:#.]?\s*([A-Z0-9][A-Z0-9\-_/.]{2,30})", re.I)
+#: Buy buttons and out-of-stock notices in the languages garment's vocabulary speaks.
+BUY = re.compile(r"add\s+to\s+(cart|bag|basket|trolley)|buy\s+(it\s+)?now|in\s+den\s+"
+                 r"(warenkorb|einkaufswagen)|ajouter\s+au\s+panier|a[ñn]adir\s+a\s+la\s+"
+                 r"(cesta|bolsa)|aggiungi\s+al\s+carrello|toevoegen\s+aan\s+winkelwagen|"
+                 r"dodaj\s+do\s+koszyka|l[äa]gg\s+i\s+varukorgen", re.I)
+SOLD_OUT = re.compile(r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|"
+                      r"no\s+longer\s+available|ausverkauft|nicht\s+(mehr\s+)?verf[üu]gbar|"
+                      r"[ée]puis[ée]|rupture\s+de\s+stock|agotado|esaurito|uitverkocht|"
+                      r"niedost[ęe]pny)\b", re.I)
+MAX_BUY_BUTTONS = 3
+
+
+def is_hidden(el: Any) -> bool:
+    """Whether ``el`` itself is hidden from sight (class, style, the hidden attribute;
+    aria-hidden hides from screen readers only)."""
+    return (el.get("hidden") is not None or
+            any(HIDDEN_CLASS.match(c) for c in (el.get("class") or "").split()) or
+            bool(HIDDEN_STYLE.search(el.get("style") or "")))
+
+
+def visible_copy(tree: Any) -> Any:
+    """A copy of ``tree`` without hidden elements that carry no structured data, so
+    microdata values read only the text a buyer sees ("Details about" read to screen
+    readers before a name is not part of it)."""
+    import copy
+
+    doc = copy.deepcopy(tree)
+    for el in list(doc.iter()):
+        if not isinstance(el.tag, str) or el.getparent() is None or not is_hidden(el):
+            continue
+        if el.get("itemprop") is None and not el.xpath(".//*[@itemprop or @itemscope]"):
+            el.drop_tree()
+    return doc
+
+
+def visible_text(el: Any) -> str:
+    """The text of ``el`` a buyer sees: no scripts, styles or hidden elements."""
+    parts: list[str] = []
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > 60 or not isinstance(node.tag, str):
+            return
+        if node.tag in INVISIBLE_TAGS or is_hidden(node):
+            return
+        parts.append(node.text or "")
+        for child in node:
+            walk(child, depth + 1)
+            parts.append(child.tail or "")
+
+    walk(el, 0)
+    return " ".join(" ".join(parts).split())
+
+
+def _in_furniture(el: Any) -> bool:
+    return any(isinstance(a.tag, str) and a.tag in FURNITURE_TAGS for a in el.iterancestors())
+
+
+def _name(tree: Any) -> str | None:
+    for h1 in tree.iter("h1"):
+        if not _in_furniture(h1) and (name := visible_text(h1)):
+            return name
+    return None
+
+
+def _price_elements(tree: Any) -> list[Any]:
+    out = []
+    for el in tree.iter():
+        if not isinstance(el.tag, str) or el.tag in INVISIBLE_TAGS:
+            continue
+        marks = " ".join(el.get(a) or "" for a in ("class", "id", "itemprop", "data-testid"))
+        if PRICE_MARK.search(marks) and not NOT_NOW.search(marks) and el.tag not in STRUCK_TAGS:
+            out.append(el)
+    return out
+
+
+def _read_price(el: Any) -> tuple[float, str | None] | None:
+    from price_parser import Price
+
+    if el.tag == "meta" or any(isinstance(a.tag, str) and (a.tag in STRUCK_TAGS or is_hidden(a))
+                               for a in (el, *el.iterancestors())):
+        return None
+    raw = visible_text(el)
+    if not raw or len(raw) > 60 or not re.search(r"\d", raw):
+        return None
+    price = Price.fromstring(raw)
+    if price.amount_float is None or price.amount_float <= 0:
+        return None
+    currency = schemaorg.currency_code(price.currency)
+    # A bare number is a price only inside a price-marked element with a decimal part.
+    if currency is None and not re.search(r"\d[.,]\d{2}\b", raw):
+        return None
+    return price.amount_float, currency
+
+
+def _price(tree: Any, h1: Any) -> tuple[float, str | None] | None:
+    """The first readable price after the name (else the first on the page)."""
+    elements = [e for e in _price_elements(tree) if not _in_furniture(e)]
+    if h1 is not None:
+        order = {el: i for i, el in enumerate(tree.iter())}
+        start = order.get(h1, 0)
+        elements = ([e for e in elements if order.get(e, 0) > start] +
+                    [e for e in elements if order.get(e, 0) <= start])
+    for el in elements[:200]:
+        if found := _read_price(el):
+            return found
+    return None
+
+
+def _sku(text: str) -> str | None:
+    for m in SKU_LABEL.finditer(text):
+        ref = m.group(1).rstrip("./-")
+        if re.search(r"\d", ref) and not schemaorg.PLACEHOLDER.match(ref):
+            return ref
+    return None
+
+
+def availability(text: str) -> str | None:
+    """InStock when the page shows a buy button, OutOfStock when it says so instead."""
+    if SOLD_OUT.search(text) and not BUY.search(text):
+        return "OutOfStock"
+    if BUY.search(text):
+        return "InStock"
+    return "OutOfStock" if SOLD_OUT.search(text) else None
+
+
+def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
+    """(whether the page looks like one product's page, the fields it shows)."""
+    body = tree.find("body")
+    text = visible_text(body if body is not None else tree)
+    out: dict[str, Any] = {}
+    h1 = next((h for h in tree.iter("h1") if not _in_furniture(h)), None)
+    if name := _name(tree):
+        out["name"] = name
+    if found := _price(tree, h1):
+        out["price"] = found[0]
+        if found[1]:
+            out["currency"] = found[1]
+    if sku := _sku(text):
+        out["sku"] = sku
+    if avail := availability(text):
+        out["availability"] = avail
+    if images := dom_images(tree, url):
+        out["image_urls"] = images
+    buttons = len(BUY.findall(text))
+    # One product's page: a name, and a price with a buy button or a labelled
+    # reference (a listing shows many buy buttons and no reference label).
+    is_product = bool(name and ("price" in out and 0 < buttons <= MAX_BUY_BUTTONS or
+                                "sku" in out and buttons <= MAX_BUY_BUTTONS))
+    return is_product, out
+
+
+def _is_furniture(img: Any) -> bool:
+    for attr in ("width", "height"):
+        value = (img.get(attr) or "").strip().rstrip("px")
+        if value.isdigit() and int(value) < MIN_IMAGE_PX:
+            return True
+    el = img
+    for _ in range(12):  # bounded walk up the ancestors
+        if el is None or not isinstance(el.tag, str):
+            break
+        if el.tag in FURNITURE_TAGS:
+            return True
+        marks = " ".join(el.get(a) or "" for a in ("class", "id", "alt", "role"))
+        if JUNK_CONTEXT.search(marks):
+            return True
+        el = el.getparent()
+    return False
+
+
+def img_src(img: Any) -> str:
+    """An <img>'s largest rendition: a zoom/large attribute, the best of its (or its
+    <picture>'s) srcset, then the lazy-loading attributes and src."""
+    for attr in ("data-zoom-image", "data-large", "data-old-hires"):
+        value = (img.get(attr) or "").strip()
+        if value and not value.startswith("data:"):
+            return value
+    sets = [img.get("srcset"), img.get("data-srcset")]
+    el = img.getparent()
+    for _ in range(3):  # libxml2 nests the <img> inside <source> (not void to it)
+        if el is None or el.tag == "picture":
+            break
+        el = el.getparent()
+    if el is not None and el.tag == "picture":
+        sets += [s.get("srcset") for s in el.iter("source")]
+    for srcset in sets:
+        if srcset and (best := srcset_best(srcset)):
+            return best
+    for attr in ("data-src", "data-original", "src"):
+        value = (img.get(attr) or "").strip()
+        if value and not value.startswith("data:"):
+            return value
+    return ""
+
+
+def dom_images(tree: Any, url: str) -> list[str]:
+    """Content images when no markup names one: <img> in main/article first, never in
+    header/nav/footer or with logo-like markup."""
+    scope = tree.xpath("//main|//article|//*[@role='main']") or [tree]
+    out = []
+    for img in scope[0].iter("img"):
+        src = img_src(img)
+        if src and not _is_furniture(img):
+            out.append(urljoin(url, src))
+    return out
