@@ -25,6 +25,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +190,8 @@ def fine_tune(model: nn.Module, shop: ShopSet, train_idx: np.ndarray, cfg: Adapt
 
 @torch.no_grad()
 def head_outputs(model: nn.Module, card: ModelCard, views: np.ndarray, batch: int = 512) -> tuple[np.ndarray, ...]:
-    """(probs (N, C), score (N,), mean logits (N, C)) through the card's inference head."""
+    """(probs (N, C), score (N,), logits (N, C)) through the card's inference head; the logits
+    are averaged over framings and test-time views as the head's energy score averages them."""
     head = InferenceHead(model, card).eval()
     probs, scores, logits = [], [], []
     for i in range(0, len(views), batch):
@@ -197,11 +199,11 @@ def head_outputs(model: nn.Module, card: ModelCard, views: np.ndarray, batch: in
         p, s = head(x)
         n, v = x.shape[:2]
         flat = x.reshape(n * v, 1, 28, 28)
-        z = torch.cat([model(flat), model(torch.flip(flat, dims=[3]))]).reshape(2, n, v, -1).mean((0, 2))
+        z = torch.cat([model(flat if t == "identity" else torch.flip(flat, dims=[3])) for t in head.views])
         probs.append(p.numpy())
         scores.append(s.numpy())
-        logits.append(z.numpy())
-    return tuple(np.concatenate(a) if a else np.zeros((0,)) for a in (probs, scores, logits))
+        logits.append(z.reshape(len(head.views), n, v, -1).mean((0, 2)).numpy())
+    return tuple(np.concatenate(a) for a in (probs, scores, logits))
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -225,7 +227,7 @@ def fashion_mnist_accuracy(model: nn.Module, card: ModelCard, data_dir: str | No
     head = InferenceHead(model, card).eval()
     right = 0
     for i in range(0, len(x), 1000):
-        p, _ = head(torch.from_numpy(x[i:i + 1000]).float().div_(255.0).unsqueeze(1))
+        p, _ = head(torch.tensor(x[i:i + 1000]).float().div_(255.0).unsqueeze(1))  # a copy: x may be read-only
         right += int((p.argmax(1).numpy() == y[i:i + 1000]).sum())
     return right / len(x)
 
@@ -335,6 +337,7 @@ def adapt_catalogue(catalogue_dir: str | Path, base_model: str | Path | None = N
                              (lambda d, n: progress("train", d, n)) if progress else None)
         model = model.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
         card = copy.deepcopy(base_card)
+        card.created = datetime.now(UTC).isoformat(timespec="seconds")
         acc, temperature, thr = _calibrate(model, card, shop, hold, cfg)
         if thr is not None:
             how = (f"{1 - cfg.keep_in_scope:.0%} quantile of the {card.other.get('score')} score on the shop's "
