@@ -274,3 +274,36 @@ def test_config_errors_are_one_line(tmp_path: Path, catalogue: tuple[Path, dict[
 def test_cli_help(cli: Any) -> None:
     r = cli("review", "--help")
     assert r.exit_code == 0 and "--catalogue" in r.output and "--port" in r.output
+
+
+def test_cli_serves_until_ctrl_c(catalogue: tuple[Path, dict[str, int]], tmp_path: Path) -> None:
+    import json
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    missing = subprocess.run([sys.executable, "-m", "garment", "review", "--catalogue", str(tmp_path / "none")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: no catalogue in")
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+    proc = subprocess.Popen([sys.executable, "-m", "garment", "review", "--catalogue", str(catalogue[0]),
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split("open ")[1].strip()
+        token = proc.stdout.readline().rsplit(": ", 1)[1].strip()
+        assert url.startswith("http://127.0.0.1:") and len(token) >= 32
+        with urllib.request.urlopen(url + "api/products?limit=1", timeout=10) as r:  # the CLI's own server
+            assert json.load(r)["total"] == 8
+        req = urllib.request.Request(url + "api/undo", method="POST", headers={"X-Garment-Token": token})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert json.load(r) == {"undone": [], "items": []}
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130 and "Traceback" not in err, err  # 130: stopped by Ctrl-C, as scrape
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
