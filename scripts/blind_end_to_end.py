@@ -47,13 +47,14 @@ def _index(label: str | None) -> int | None:
     return OTHER_INDEX if label == OTHER else CLASSES.index(label)
 
 
-def _score(rows: list[dict[str, Any]], truth: dict[str, tuple[int, str]], key: str) -> dict[str, dict[str, Any]]:
+def _score(rows: list[dict[str, Any]], truth: dict[str, tuple[int, str]], key: str,
+           only: set[int] | None = None) -> dict[str, dict[str, Any]]:
     """Accuracy of column ``key`` per retailer: overall (with "other"; no label is wrong), in-scope
     (products of the ten classes), coverage (share with a label) and precision (right when labelled)."""
     acc: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in rows:
         t = truth.get(r["sku"])
-        if t is None:
+        if t is None or (only is not None and r["product_id"] not in only):
             continue
         y, retailer = t
         pred = _index(r.get(key)) if key != "image_argmax" else (
@@ -91,6 +92,7 @@ def run(root: Path, work: Path, adapt_config: AdaptConfig) -> dict[str, Any]:
     after = classify_catalogue(catalogue)
     with Catalogue.open(catalogue, create=False) as cat:
         rows = cat.products_with_labels(after.model_id)
+    untrained = set(adapted.untrained_product_ids)
     views = {
         "text only": _score(base_rows, truth, "text_label"),
         "image only, shipped model (argmax)": _score(base_rows, truth, "image_argmax"),
@@ -99,9 +101,14 @@ def run(root: Path, work: Path, adapt_config: AdaptConfig) -> dict[str, Any]:
         "image only, adapted model (argmax)": _score(rows, truth, "image_argmax"),
         "image only, adapted model": _score(rows, truth, "image_label"),
         "fused, adapted model": _score(rows, truth, "label"),
+        # The packshots the fine-tuning never saw (held out, or without a confident text label):
+        "never trained on: shipped model (argmax)": _score(base_rows, truth, "image_argmax", untrained),
+        "never trained on: adapted model (argmax)": _score(rows, truth, "image_argmax", untrained),
+        "never trained on: fused, adapted model": _score(rows, truth, "label", untrained),
     }
     return {"products": len(rows), "crawl": {"products": stats.products, "pages": stats.pages},
-            "timings": timings, "adaptation": adapted.as_dict(), "views": views,
+            "timings": timings, "views": views,
+            "adaptation": {k: v for k, v in adapted.as_dict().items() if k != "untrained_product_ids"},
             "sources": dict(after.sources), "conflicts": after.conflicts}
 
 
@@ -113,11 +120,11 @@ def _print(result: dict[str, Any]) -> None:
     print(f"adapted: held-out {a['holdout_accuracy']:.1%} (base {a['base_holdout_accuracy']:.1%}), "
           f"Fashion-MNIST {a['fashion_mnist_accuracy']:.2%}")
     for g in groups:
-        print(f"\n{g}: {'view':<38} {'overall':>8} {'in-scope':>9} {'coverage':>9} {'precision':>10}")
+        print(f"\n{g}: {'view':<42} {'overall':>8} {'in-scope':>9} {'coverage':>9} {'precision':>10}")
         for name, v in result["views"].items():
             s = v.get(g)
             if s:
-                print(f"{'':<{len(g) + 2}}{name:<38} {s['overall']:>8.1%} {s['in_scope']:>9.1%} "
+                print(f"{'':<{len(g) + 2}}{name:<42} {s['overall']:>8.1%} {s['in_scope']:>9.1%} "
                       f"{s['coverage']:>9.1%} {s['precision']:>10.1%}")
 
 

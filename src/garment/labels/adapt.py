@@ -80,6 +80,7 @@ class ShopSet:
 
     views: np.ndarray
     labels: np.ndarray
+    product_ids: np.ndarray | None = None  # (N,) the catalogue product of each packshot, when from one
 
     def __post_init__(self) -> None:
         if self.views.ndim != 4 or self.views.shape[2:] != (28, 28) or len(self.views) != len(self.labels):
@@ -257,6 +258,10 @@ class AdaptResult:
     temperature: float
     seconds: float
     training: dict[str, Any] = field(default_factory=dict)
+    #: Products whose packshot the fine-tuning never saw (held out, or no confident text label):
+    #: where the adapted model's own accuracy can be measured without flattery. Written to
+    #: ``untrained.json`` in the model folder, not the card.
+    untrained_product_ids: list[int] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -272,7 +277,7 @@ def _shop_set(cat: Any, labeller: Any, recipe: dict[str, Any], min_confidence: f
 
     texts = label_texts(cat, labeller)
     rows = list(cat.iter_images())
-    views, labels = [], []
+    views, labels, pids = [], [], []
     for i, img in enumerate(rows):
         t = texts.get(img.product_id)
         try:
@@ -284,8 +289,10 @@ def _shop_set(cat: Any, labeller: Any, recipe: dict[str, Any], min_confidence: f
                 progress("convert", i + 1, len(rows))
         ok = t is not None and t.label_index is not None and t.confidence >= min_confidence
         labels.append(int(t.label_index) if ok and t is not None else UNLABELLED)  # type: ignore[arg-type]
+        pids.append(img.product_id)
     v = np.stack(views) if views else np.zeros((0, 2, 28, 28), np.uint8)
-    return ShopSet(v, np.asarray(labels, np.int64)), len(texts), sum(t.label is not None for t in texts.values())
+    n_text = sum(t.label is not None for t in texts.values())
+    return ShopSet(v, np.asarray(labels, np.int64), np.asarray(pids, np.int64)), len(texts), n_text
 
 
 def _calibrate(model: nn.Module, card: ModelCard, shop: ShopSet, hold: np.ndarray,
@@ -353,12 +360,18 @@ def adapt_catalogue(catalogue_dir: str | Path, base_model: str | Path | None = N
             config=json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
         out = _next_folder(Path(catalogue_dir) / ADAPTED_DIR)
         result.model_dir = str(out)
+        assert shop.product_ids is not None
+        trained = np.zeros(len(shop.labels), bool)
+        trained[train_idx] = True
+        result.untrained_product_ids = sorted(int(p) for p in shop.product_ids[~trained])
         result.seconds = round(time.perf_counter() - started, 1)
         card.metrics = {**{k: v for k, v in (card.metrics or {}).items() if k != "real_photo"},
                         "fashion_mnist_test_accuracy": fm, "shop_holdout_accuracy": acc}
         card.extra = {**(card.extra or {}), "fusion": {"temperature": temperature},
-                      "adaptation": {**result.as_dict(), "labeller": labeller.version}}
+                      "adaptation": {**{k: v for k, v in result.as_dict().items() if k != "untrained_product_ids"},
+                                     "labeller": labeller.version}}
         save_model(out, model, card)
+        (out / "untrained.json").write_text(json.dumps(result.untrained_product_ids) + "\n")
         set_catalogue_model(cat, out)
     return result
 
