@@ -27,7 +27,7 @@ from twisted.internet.error import ConnectError, DNSLookupError, TimeoutError
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed
 
-from garment.scrape import CrawlConfig
+from garment.scrape import CrawlConfig, feeds
 from garment.scrape.extract import (
     JUNK_IMAGE,
     extract_product,
@@ -47,6 +47,10 @@ logger = logging.getLogger(__name__)
 #: Links a catalogue crawler has no business following.
 DEFAULT_DENY = (r"/(cart|basket|checkout|account|login|logout|register|signin|wishlist)\b",
                 r"[?&](add-to-cart|add_to_wishlist|sessionid|sid)=")
+#: A feed may be this many times larger than a page.
+FEED_PAGES = 10
+#: Pages whose photos an image sitemap may name (bounded memory).
+MAX_SITEMAP_IMAGES = 200_000
 #: Query parameters that only track the visitor.
 TRACKING = re.compile(r"^(utm_\w+|gclid|fbclid|mc_\w+|ref|_ga)$", re.I)
 
@@ -121,7 +125,7 @@ def failure_reason(failure: Failure) -> tuple[str, int | None]:
 
 
 def page_pictures(product: dict[str, Any], tree: Any, page: str, url: str,
-                  max_px: int) -> list[Picture]:
+                  max_px: int, extra: list[dict[str, Any]] | None = None) -> list[Picture]:
     """A product's candidate packshots ranked by markup evidence: extraction's
     ``image_candidates`` when it gives them (else ``image_urls``, in order), the page's
     og:image, the page's other renditions of each picture."""
@@ -136,7 +140,7 @@ def page_pictures(product: dict[str, Any], tree: Any, page: str, url: str,
     if not candidates:
         candidates = [{"url": u, "source": source} for u in product.get("image_urls") or []]
     # The page's og:image, read here as written (a host without a scheme included).
-    candidates += [{"url": u, "source": "og"} for u in og]
+    candidates += [{"url": u, "source": "og"} for u in og] + list(extra or [])
     return rank_pictures(candidates, og, page, url, max_px)
 
 
@@ -171,6 +175,8 @@ class ShopSpider(Spider):
         # "never" as well when this machine cannot render (run.settings_for then installs
         # no browser handler; prepare() refused "always" already).
         self.render = config.render if render_available() is None else "never"
+        self.sitemap_images: dict[str, list[str]] = {}  # page URL -> photos (image sitemaps)
+        self.shopify_checked: set[Any] = set()          # origins looked at for Shopify
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> ShopSpider:
@@ -202,6 +208,12 @@ class ShopSpider(Spider):
         return Request(url, callback=self.parse_sitemap, errback=self.discovery_failed,
                        priority=5, meta={"kind": "sitemap"})
 
+    def _feed(self, url: str, callback: Any, **meta: Any) -> Request:
+        # A feed may be larger than a page (a shop's whole catalogue).
+        return Request(url, callback=callback, errback=self.discovery_failed, priority=6,
+                       meta={"kind": "feed", **meta,
+                             "download_maxsize": FEED_PAGES * self.config.max_page_bytes})
+
     def on_site(self, url: str) -> bool:
         """True for a page URL in the shop's scope: a start URL's scheme, host and port."""
         return page_origin(url) in self.origins
@@ -218,6 +230,8 @@ class ShopSpider(Spider):
             root = f"{parts.scheme}://{parts.netloc}"
             if root not in roots:
                 roots.append(root)
+        for feed in self.config.feeds:
+            yield self._feed(feed, self.parse_merchant_feed)
         for root in roots:
             yield self._sitemap(f"{root}/sitemap.xml")
             if not self.settings.getbool("ROBOTSTXT_OBEY"):
@@ -252,6 +266,9 @@ class ShopSpider(Spider):
                 yield from self.parse_page(response)  # a start URL that was a page
             return
         sitemap = Sitemap(body)
+        if sitemap.type == "urlset" and len(self.sitemap_images) < MAX_SITEMAP_IMAGES:
+            for page, photos in feeds.sitemap_images(body).items():
+                self.sitemap_images[clean_url(page)] = photos[:10]
         for entry in sitemap:
             loc = entry.get("loc", "")
             if not self.on_site(loc):
@@ -291,13 +308,66 @@ class ShopSpider(Spider):
                     self.stopping = True
         if self.stopping:
             return
+        yield from self._shopify(response)
         yield from self._follow(response, tree, is_product=product is not None)
+
+    # -- feeds ------------------------------------------------------------------------
+    def _shopify(self, response: TextResponse) -> Iterator[Request]:
+        """On a Shopify storefront's first page, its /products.json feed, page 1."""
+        origin = page_origin(response.url)
+        if origin in self.shopify_checked:
+            return
+        self.shopify_checked.add(origin)
+        headers = {k.decode("latin-1"): "" for k in response.headers}
+        if feeds.is_shopify(response.text, headers):
+            parts = urlsplit(response.url)
+            root = f"{parts.scheme}://{parts.netloc}"
+            yield self._feed(f"{root}/products.json?limit={feeds.SHOPIFY_PAGE}&page=1",
+                             self.parse_shopify, root=root, page=1,
+                             currency=feeds.shopify_currency(response.text))
+
+    def parse_shopify(self, response: Response) -> Iterator[Any]:
+        """One page of Shopify's /products.json: its products, then the next page."""
+        meta = response.meta
+        products = feeds.shopify_products(response.body, meta["root"], meta.get("currency"))
+        for product in products:
+            yield from self._feed_item(product)
+        if products and meta["page"] < feeds.SHOPIFY_MAX_PAGES and not self.stopping:
+            page = meta["page"] + 1
+            yield self._feed(f"{meta['root']}/products.json?limit={feeds.SHOPIFY_PAGE}"
+                             f"&page={page}", self.parse_shopify, root=meta["root"],
+                             page=page, currency=meta.get("currency"))
+
+    def parse_merchant_feed(self, response: Response) -> Iterator[Any]:
+        """A Google Merchant feed (``--feed``): its products."""
+        for product in feeds.merchant_products(response.body, response.url):
+            yield from self._feed_item(product)
+
+    def _feed_item(self, product: Any) -> Iterator[ProductItem]:
+        """A feed's product, unless stored or seen already; its page is then not crawled."""
+        url = clean_url(product.canonical_url)
+        if self.stopping or url in self.seen_products:
+            return
+        self.seen_products.add(url)
+        self.queued.add(url)  # the feed said what the page would: no need to fetch it
+        product.canonical_url = product.url = url
+        data = product.as_dict()
+        candidates = data.get("image_candidates") or [
+            {"url": u, "source": "feed"} for u in data["image_urls"]]
+        yield ProductItem(product=data, pictures=rank_pictures(
+            candidates, max_px=self.config.max_image_px))
+        self.emitted += 1
+        if self.config.max_products is not None and self.emitted >= self.config.max_products:
+            self.stopping = True
 
     def pictures(self, product: dict[str, Any], tree: Any, response: TextResponse
                  ) -> list[Picture]:
-        """The product's candidate packshots (``page_pictures``)."""
+        """The product's candidate packshots (``page_pictures``), with the photos the
+        shop's image sitemap lists for the page."""
+        extra = [{"url": u, "source": "sitemap"} for u in
+                 self.sitemap_images.get(clean_url(response.url), [])]
         return page_pictures(product, tree, response.text, response.url,
-                             self.config.max_image_px)
+                             self.config.max_image_px, extra)
 
     def _follow(self, response: Response, tree: Any, is_product: bool) -> Iterator[Request]:
         """Requests for the page's fresh links that the crawl limits admit."""
