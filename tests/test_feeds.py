@@ -45,10 +45,10 @@ MERCHANT_RSS = b"""<?xml version="1.0"?>
   <g:image_link>/img/sandal.jpg</g:image_link></item>
 </channel></rss>"""
 
-MERCHANT_TSV = ("id\ttitle\tlink\tprice\timage_link\tadditional_image_link\tbrand\n"
-                "T1\tLinen shirt\thttps://shop.example/shirt\t45.00 EUR\t"
-                "https://cdn.example/shirt.jpg\thttps://cdn.example/s2.jpg,https://cdn.example/"
-                "s3.jpg\tAcme\n").encode()
+MERCHANT_TSV = (b"id\ttitle\tlink\tprice\timage_link\tadditional_image_link\tbrand\n"
+                b"T1\tLinen shirt\thttps://shop.example/shirt\t45.00 EUR\t"
+                b"https://cdn.example/shirt.jpg\thttps://cdn.example/s2.jpg,https://cdn.example/"
+                b"s3.jpg\tAcme\n")
 
 
 def test_image_sitemap_gives_each_page_its_photos() -> None:
