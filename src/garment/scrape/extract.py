@@ -289,6 +289,9 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
         if fields.get("image_urls") and name != "fallback":
             product.sources.setdefault("image_urls", name)
             images.extend(fields["image_urls"])
+    if product.availability is None and product.price is not None:
+        # A price on show and no sold-out notice: the shop sells it now.
+        product.availability, product.sources["availability"] = "InStock", "fallback"
     if crumbs and product.category is None:
         path = [c for c in crumbs if c != product.name and c.lower() != "home"]
         if path:

@@ -45,14 +45,20 @@ SKU_LABEL = re.compile(
     r"r[ée]f[ée]rence|c[óo]digo|codice|numer\s+produktu)"
     r"\s*[:#.]?\s*([A-Z0-9][A-Z0-9\-_/.]{2,30})", re.I)
 #: Buy buttons and out-of-stock notices in the languages garment's vocabulary speaks.
-BUY = re.compile(r"add\s+to\s+(cart|bag|basket|trolley)|buy\s+(it\s+)?now|in\s+den\s+"
-                 r"(warenkorb|einkaufswagen)|ajouter\s+au\s+panier|a[ñn]adir\s+a\s+la\s+"
-                 r"(cesta|bolsa)|aggiungi\s+al\s+carrello|toevoegen\s+aan\s+winkelwagen|"
-                 r"dodaj\s+do\s+koszyka|l[äa]gg\s+i\s+varukorgen", re.I)
+BUY = re.compile(
+    r"add\s+to\s+(cart|bag|basket|trolley)|buy\s+(it\s+)?now|in\s+den\s+(warenkorb|einkaufswagen)|"
+    r"jetzt\s+kaufen|ajouter\s+au\s+panier|(a[ñn]adir|agregar)\s+al?\s+(la\s+)?(cesta|bolsa|carrito)|"
+    r"adicionar\s+ao\s+carrinho|aggiungi\s+al\s+carrello|(toevoegen\s+aan|in)\s+(de\s+)?winkelwagen|"
+    r"dodaj\s+do\s+koszyka|kup\s+teraz|l[äa]gg\s+i\s+varukorgen|lis[äa][äa]\s+ostoskoriin|"
+    r"(dodaj\s+)?[uv]\s+ko[šs]aric[uo]|do\s+ko[šs][íi]ku?|sepete\s+ekle|kos[áa]rba|"
+    r"ad[ăa]ug[ăa]\s+[îi]n\s+co[șs]|в\s+корзину|купить|добави\s+в\s+количката|ielikt\s+groz[āa]|"
+    r"i\s+krep[šs]el[īi]|加入購物車|加入购物车|立即購買|立即购买|カートに入れる|장바구니|구매하기|"
+    r"أضف\s+إلى\s+(السلة|الحقيبة)", re.I)
 SOLD_OUT = re.compile(r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|"
                       r"no\s+longer\s+available|ausverkauft|nicht\s+(mehr\s+)?verf[üu]gbar|"
-                      r"[ée]puis[ée]|rupture\s+de\s+stock|agotado|esaurito|uitverkocht|"
-                      r"niedost[ęe]pny)\b", re.I)
+                      r"derzeit\s+nicht\s+verf[üu]gbar|non\s+disponibile|[ée]puis[ée]|"
+                      r"rupture\s+de\s+stock|agotado|esaurito|uitverkocht|niedost[ęe]pny|"
+                      r"нет\s+в\s+наличии)\b|품절|售完|缺貨|在庫切れ", re.I)
 MAX_BUY_BUTTONS = 3
 
 
@@ -188,10 +194,10 @@ def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
     if images := dom_images(tree, url):
         out["image_urls"] = images
     buttons = len(BUY.findall(text))
-    # One product's page: a name, and a price with a buy button or a labelled
-    # reference (a listing shows many buy buttons and no reference label).
+    # One product's page: a name, and a price with one buy button (a listing shows
+    # many), or a labelled reference with a price or a buy button.
     is_product = bool(name and ("price" in out and 0 < buttons <= MAX_BUY_BUTTONS or
-                                "sku" in out and buttons <= MAX_BUY_BUTTONS))
+                                "sku" in out and ("price" in out or buttons)))
     return is_product, out
 
 

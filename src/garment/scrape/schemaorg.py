@@ -198,8 +198,9 @@ NOT_NOW = re.compile(r"(list|strikethrough|msrp|srp|regular|original|was|invoice
 #: common spellings map onto them.
 AVAILABILITY = {n.lower(): n for n in (
     "InStock", "OutOfStock", "PreOrder", "PreSale", "BackOrder", "Discontinued",
-    "InStoreOnly", "OnlineOnly", "LimitedAvailability", "SoldOut", "MadeToOrder", "Reserved")}
-AVAILABILITY.update({"available": "InStock", "availablefororder": "BackOrder",
+    "InStoreOnly", "OnlineOnly", "LimitedAvailability", "MadeToOrder", "Reserved")}
+# SoldOut is schema.org's word for an event; for a product it is OutOfStock.
+AVAILABILITY.update({"soldout": "OutOfStock", "available": "InStock", "availablefororder": "BackOrder",
                      "oos": "OutOfStock", "unavailable": "OutOfStock", "instockonline":
                      "InStock", "pending": "PreOrder"})
 
@@ -297,6 +298,9 @@ def product_fields(node: dict[str, Any], base: str) -> dict[str, Any]:
             if isinstance(variant, dict):
                 priced += offers(get(variant, "offers"))
     offer = best_offer(priced)
+    family = best_offer(node.get(FAMILY_OFFERS) or [])
+    if family.get("availability"):
+        offer["availability"] = family["availability"]
     if offer.get("price") is not None:
         out["price"] = offer["price"]
     if offer.get("currency"):
@@ -340,6 +344,8 @@ def breadcrumb(nodes: list[dict[str, Any]]) -> list[str]:
 
 #: Key set on the node ``pick_product`` merges for the variant the page shows.
 SHOWN_VARIANT = "_shown_variant"
+#: Key holding every offer of the variants of the merged node.
+FAMILY_OFFERS = "_family_offers"
 
 
 def _as_list(v: Any) -> list[Any]:
@@ -404,6 +410,8 @@ def pick_product(nodes: list[dict[str, Any]], urls: set[str]) -> dict[str, Any] 
     if ref := _reference(pool, chosen):
         merged["sku"] = ref
     merged[SHOWN_VARIANT] = True
+    # The product is in stock when any of its variants is (sizes sell out one by one).
+    merged[FAMILY_OFFERS] = [o for n in pool for o in offers(get(n, "offers"))]
     return merged
 
 
