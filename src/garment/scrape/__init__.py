@@ -11,8 +11,9 @@ stats. A crawl that stores nothing says why in ``CrawlStats.problem``.
 
 Modules: ``extract`` (HTML -> product, pure), ``schemaorg`` (JSON-LD/microdata/RDFa
 nodes), ``profile`` (TOML site profiles), ``images`` (packshot checks, pure), ``spider``
-(discovery and extraction), ``polite`` (robots, delays, retries), ``pipelines``
-(packshot download, store), ``run`` (the child process).
+(discovery and extraction), ``render`` (which pages need Chromium), ``feeds`` (image
+sitemaps, Shopify, Merchant feeds), ``polite`` (robots, delays, retries), ``pipelines``
+(packshot choice and download, store), ``run`` (the child process).
 """
 
 from __future__ import annotations
