@@ -99,9 +99,9 @@ def test_report_sections_escaping_and_json_twin(catalogue: Path) -> None:
     assert "<b>bag</b>" not in html and "Broken &lt;b&gt;bag&lt;/b&gt;" in html
     assert "<i>boom</i>" not in html and "&lt;i&gt;boom&lt;/i&gt;" in html
     assert "javascript:" not in html  # an unsafe product URL is shown as text, not a link
-    # Coat gallery capped at one (the most confident) with a note.
+    # Coat gallery capped at one (the least confident: the end to review) with a note.
     coat = next(g for g in data["galleries"] if g["label"] == "Coat")
-    assert [it["name"] for it in coat["items"]] == ["Wool coat"] and coat["more"] == 1
+    assert [it["name"] for it in coat["items"]] == ["Linen coat"] and coat["more"] == 1
     assert "1 more not shown" in html
     assert data["lowest"][0]["name"] == "Silver ring"
     assert data["other"]["count"] == 2 and data["other"]["items"][0]["guess"] == "Dress"
@@ -236,7 +236,7 @@ def test_image_text_figures_review_list_and_badges(fused: Path) -> None:
     html = files.html.read_text(encoding="utf-8")
     it = data["image_text"]
     assert it["fused"] and (it["products"], it["labelled"]) == (8, 7)
-    assert it["by_source"] == {"image": 1, "text": 3, "agree": 3}
+    assert it["by_source"] == {"image": 1, "text": 3, "agree": 3, "human": 0}
     assert (it["conflicts"], it["disagree"]) == (3, 3)
     assert (it["text_labelled"], it["text_other"], it["text_only"]) == (7, 1, 1)
     assert (it["both"], it["agree"], it["agreement_rate"]) == (6, 3, 0.5)
@@ -278,7 +278,7 @@ def test_image_text_before_fusion_says_no_text_evidence(catalogue: Path) -> None
     data = json.loads(files.json.read_text(encoding="utf-8"))
     it = data["image_text"]
     assert not it["fused"] and it["text_labelled"] == 0 and it["agreement_rate"] is None
-    assert it["by_source"] == {"image": 6, "text": 0, "agree": 0} and it["confusion"] is None
+    assert it["by_source"] == {"image": 6, "text": 0, "agree": 0, "human": 0} and it["confusion"] is None
     assert data["review"]["count"] == 0
     html = files.html.read_text(encoding="utf-8")
     assert "No text evidence" in html and 'id="review"' not in html
@@ -326,7 +326,7 @@ def test_report_of_a_catalogue_classified_with_text(catalogue: Path, tiny_model:
                   "JOIN labels l ON l.product_id = i.product_id AND l.model_id = ?", (mid, mid)).fetchall()
         names = dict(q("SELECT id, name FROM products").fetchall())
     assert it["fused"] and data["model"]["id"] == mid
-    assert it["by_source"] == {s: sources.get(s, 0) for s in ("image", "text", "agree")}
+    assert it["by_source"] == {s: sources.get(s, 0) for s in ("image", "text", "agree", "human")}
     assert sum(it["by_source"].values()) == sum(result.sources.values()) == it["labelled"]
     assert it["conflicts"] == conflicts == result.conflicts
     assert it["text_labelled"] == result.text_labelled == 7  # every product but "Mystery"
@@ -341,10 +341,91 @@ def test_report_of_a_catalogue_classified_with_text(catalogue: Path, tiny_model:
     assert section.count('class="item review"') == len(disagree)
     for pid in disagree:
         assert names[pid].replace("<", "&lt;").replace(">", "&gt;") in section
-    assert "<script>" not in html
+    assert html.count("<script") == 1 and "<script>alert" not in html  # the page's own filter only
 
 
 def test_cli_report_prints_image_text_agreement(fused: Path, cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("report", "--catalogue", str(fused))
     assert result.exit_code == 0, result.output
     assert "image and text agree: 50.0% (3 of 6); 3 to review" in result.output
+
+
+# --- review aids: score histogram, "other" scores, category cells, search and filter, human labels ---
+
+
+def test_score_histogram_threshold_and_other_cards_show_their_score(catalogue: Path) -> None:
+    with Catalogue.open(catalogue) as cat:
+        ids = [r[0] for r in cat.conn.execute("SELECT id FROM images WHERE status='ok' ORDER BY id")]
+        for iid, score in zip(ids, [2.5, 3.1, 2.2, 0.7, 0.4, 1.9], strict=True):
+            cat.conn.execute("UPDATE predictions SET score=? WHERE image_id=?", (score, iid))
+        cat.conn.commit()
+    (catalogue / "models").mkdir()
+    (catalogue / "models" / "m1.json").write_text(json.dumps({"model_id": "m1", "threshold": 1.0, "card": {}}))
+    files = write_report(ReportConfig(catalogue=catalogue, histogram_bins=5))
+    data = json.loads(files.json.read_text(encoding="utf-8"))
+    html = files.html.read_text(encoding="utf-8")
+    h = data["scores"]
+    assert (h["n"], h["below"], h["threshold"], h["lo"], h["hi"]) == (6, 2, 1.0, 0.4, 3.1)
+    assert [b["n"] for b in h["bins"]] == [2, 0, 1, 2, 1] and [b["other"] for b in h["bins"]] == [
+        True, False, False, False, False]  # a bin is "other" when its middle is below the threshold
+    section = html[html.index('id="other"'):html.index('id="lowest"')]
+    assert section.count('<rect class="out"') == 1 and section.count('<rect class="in"') == 3
+    assert 'class="thr"' in section and "threshold 1" in section
+    # The two "other" cards: their in-scope score against the threshold, not only a probability.
+    assert "in-scope score 0.7 &lt; 1" in section and "in-scope score 0.4 &lt; 1" in section
+    other = {it["name"]: it["score"] for it in data["other"]["items"]}
+    assert other == {"Denim jeans": 0.7, "Silver ring": 0.4}
+    # Without scores (an older catalogue) there is no histogram, and no error.
+    with Catalogue.open(catalogue) as cat:
+        cat.conn.execute("UPDATE predictions SET score=NULL")
+        cat.conn.commit()
+    assert build_report(ReportConfig(catalogue=catalogue))["scores"] is None
+
+
+def test_category_cells_link_to_their_products_and_galleries_are_least_confident_first(catalogue: Path) -> None:
+    files = write_report(ReportConfig(catalogue=catalogue, gallery_size=1))
+    data = json.loads(files.json.read_text(encoding="utf-8"))
+    html = files.html.read_text(encoding="utf-8")
+    rows = {r["category"]: (i, r) for i, r in enumerate(data["categories"]["rows"])}
+    i, coats = rows["Coats"]
+    j = data["categories"]["columns"].index("Coat")
+    assert [p["name"] for p in coats["products"][j]] == ["Linen coat", "Wool coat"]  # least confident first
+    assert f'<a href="#cell-{i}-{j}"' in html
+    cell = html[html.index(f'id="cell-{i}-{j}"'):]
+    cell = cell[:cell.index("</div>")]
+    # The gallery shows the linen coat (capped at one, least confident): its name links to its card.
+    linen = next(p for p in coats["products"][j] if p["name"] == "Linen coat")
+    assert linen["shown"] and f'<a href="#p{linen["product_id"]}">Linen coat</a>' in cell
+    assert f'id="p{linen["product_id"]}"' in html and "Wool coat</a>" not in cell and "Wool coat" in cell
+    i, tees = rows["T-shirts & tops"]
+    assert "T-shirts &amp; tops, labelled T-shirt/top" in html  # escaped like every shop string
+
+
+def test_search_and_filter_script_is_the_only_one_and_its_hash_is_allowed(catalogue: Path) -> None:
+    import base64
+    import hashlib
+    import re
+
+    html = write_report(ReportConfig(catalogue=catalogue)).html.read_text(encoding="utf-8")
+    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    assert len(scripts) == 1 and html.count("<script") == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    directives = dict(d.strip().split(" ", 1) for d in csp.group(1).split(";")) if csp else {}
+    assert directives["script-src"] == f"'sha256-{digest}'"  # no 'unsafe-inline' for scripts
+    # Without the script the filter bar is hidden; every card carries what it filters on, escaped.
+    assert '<div id="filters" class="filters" hidden>' in html
+    assert 'data-name="&lt;script&gt;alert(1)&lt;/script&gt; tee" data-label="T-shirt/top"' in html
+    assert '<option value="other">other</option>' in html
+
+
+def test_human_labels_count_as_their_own_source(fused: Path) -> None:
+    with Catalogue.open(fused) as cat:
+        ids = {r["name"]: int(r["id"]) for r in cat.products()}
+        cat.set_human_labels({ids["Mystery"]: "Sandal", ids["Wool coat"]: "Coat"})
+    data = build_report(ReportConfig(catalogue=fused))
+    it = data["image_text"]
+    assert it["by_source"]["human"] == 2 and (it["human"], it["corrected"]) == (2, 1)  # the coat was right
+    assert it["changed_by_text"] == 2  # a person's label is not the text's doing
+    mystery = next(x for g in data["galleries"] for x in g["items"] if x.name == "Mystery")
+    assert (mystery.label, mystery.label_source, mystery.confidence) == ("Sandal", "human", 1.0)

@@ -1,17 +1,22 @@
 """Report: a classified catalogue as one self-contained HTML page and its JSON twin.
 
 ``build_report`` turns the catalogue's rows into plain data (summary, image against text
-(``report_labels``), the conflicts to review, per-class galleries of the final labels,
-"other / not sure", lowest confidence, failures, shop category against final label, crawl
-stats, the model card and its adaptation card); ``write_report`` writes it as ``report.json`` and renders
-``templates/report.html.j2`` with Jinja2 (autoescape on: every scraped string is escaped)
-into ``report.html``, thumbnails embedded as small JPEG data URIs. Galleries are capped
-("N more"), so a catalogue of thousands of products stays a file of a few MB.
+(``report_labels``), the conflicts to review, per-class galleries of the final labels (least
+confident first), "other / not sure" with each in-scope score, the score's histogram with the
+threshold, lowest confidence, failures, shop category against final label (each cell listing
+its products), crawl stats, the model card and its adaptation card); ``write_report`` writes it
+as ``report.json`` and renders ``templates/report.html.j2`` with Jinja2 (autoescape on: every
+scraped string is escaped) into ``report.html``, thumbnails embedded as small JPEG data URIs.
+Galleries are capped ("N more"), so a catalogue of thousands of products stays a file of a few
+MB. The page's one inline script (``templates/report.js``: search and class filter) is allowed
+by its hash in the page's Content-Security-Policy, so nothing else can run; without it the page
+reads the same, the filter bar hidden.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 from collections import Counter
@@ -24,11 +29,19 @@ from urllib.parse import urlsplit
 
 from garment import CLASSES, OTHER, PROJECT_URL, __version__
 from garment.errors import GarmentError
-from garment.report_labels import SOURCE_HELP, card_value, image_text_figures, to_review
+from garment.report_labels import (
+    SOURCE_HELP,
+    card_value,
+    category_table,
+    image_text_figures,
+    score_histogram,
+    to_review,
+)
 from garment.shop import category_label
 from garment.store import Catalogue
 
 TEMPLATE = "report.html.j2"
+SCRIPT = "report.js"  # beside the template; inlined, allowed by its SHA-256
 
 
 @dataclass
@@ -42,16 +55,20 @@ class ReportConfig:
     lowest: int = 16  # lowest-confidence items shown
     failures: int = 50  # failure rows listed (all are counted)
     review: int = 60  # products listed where image and text disagree (all are counted)
+    cell_list: int = 30  # products listed under each cell of the category table (all are counted)
+    histogram_bins: int = 30  # bins of the in-scope score's histogram
     thumb_height: int = 120  # pixels
     thumb_quality: int = 70  # JPEG quality of the embedded thumbnails
 
     def validate(self) -> None:
-        for name in ("gallery_size", "lowest", "failures", "review"):
+        for name in ("gallery_size", "lowest", "failures", "review", "cell_list"):
             if getattr(self, name) < 0:
                 raise GarmentError(f"{name} is {getattr(self, name)}: give 0 or more")
         if not 16 <= self.thumb_height <= 512 or not 1 <= self.thumb_quality <= 95:
             raise GarmentError(f"thumb height {self.thumb_height} / quality {self.thumb_quality}: "
                                "allowed 16-512 px and 1-95")
+        if not 1 <= self.histogram_bins <= 200:
+            raise GarmentError(f"histogram bins {self.histogram_bins}: allowed 1-200")
 
 
 @dataclass
@@ -67,7 +84,8 @@ class Item:
     guess: str  # the top class, also when the label is "other"
     confidence: float
     image_path: str  # relative to the catalogue folder; "" without a usable packshot
-    label_source: str | None = None  # image, text or agree: what decided the label
+    label_source: str | None = None  # image, text, agree or human: what decided the label
+    score: float | None = None  # the image's in-scope score ("other" below the model's threshold)
 
 
 @dataclass
@@ -163,7 +181,7 @@ def _item(r: dict[str, Any]) -> Item:
     image = r["image_path"] if r.get("image_status") == "ok" and r.get("image_path") else ""
     return Item(r["product_id"], r.get("name") or "(no name)", _safe_url(r.get("product_url")),
                 price, leaf_category(r.get("category")), r["label"], _guess(r),
-                float(r.get("confidence") or 0.0), image, r.get("label_source"))
+                float(r.get("confidence") or 0.0), image, r.get("label_source"), r.get("score"))
 
 
 def _review(rows: list[dict[str, Any]], cap: int) -> dict[str, Any]:
@@ -176,32 +194,16 @@ def _review(rows: list[dict[str, Any]], cap: int) -> dict[str, Any]:
 
 
 def _gallery(items: list[Item], cap: int) -> dict[str, Any]:
-    ranked = sorted(items, key=lambda it: (-it.confidence, it.product_id))
+    """Least confident first: the end of a gallery a reviewer wants to see."""
+    ranked = sorted(items, key=lambda it: (it.confidence, it.product_id))
     return {"count": len(items), "items": ranked[:cap], "more": max(0, len(items) - cap)}
 
 
-def _category_table(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Shop category x predicted class counts; None when no product has a category."""
-    columns = [*CLASSES, OTHER]
-    table: dict[str, Counter[str]] = {}
-    for r in rows:
-        cat = leaf_category(r.get("category"))
-        if cat is None or r.get("label") is None:
-            continue
-        table.setdefault(cat, Counter())[r["label"]] += 1
-    if not table:
-        return None
-    out: list[dict[str, Any]] = []
-    for cat, counts in table.items():
-        expected = category_label(cat)
-        name = None if expected is None else OTHER if expected < 0 else CLASSES[expected]
-        n = sum(counts.values())
-        out.append({"category": cat, "expected": name, "n": n,
-                     "counts": [counts.get(c, 0) for c in columns],
-                     "agree": None if name is None else counts.get(name, 0) / n})
-    order = {c: i for i, c in enumerate(columns)}
-    out.sort(key=lambda row: (order.get(row["expected"], len(order)), row["category"]))
-    return {"columns": columns, "rows": out}
+def _scores(cat: Catalogue, mid: str | None) -> dict[int, float]:
+    """image_id -> the model's in-scope score (images it classified)."""
+    rows = cat.conn.execute("SELECT image_id, score FROM predictions WHERE model_id = ? AND status = 'ok' "
+                            "AND score IS NOT NULL", (mid,))
+    return {int(r[0]): float(r[1]) for r in rows}
 
 
 def _failures(cat: Catalogue, rows: list[dict[str, Any]], mid: str | None,
@@ -294,9 +296,13 @@ def build_report(config: ReportConfig) -> dict[str, Any]:
     with Catalogue.open(config.catalogue, create=False, readonly=True) as cat:
         mid = resolve_model(cat, config.model)
         rows = cat.products_with_labels(mid)
+        scores = _scores(cat, mid)
         counts = cat.counts()
         failures = _failures(cat, rows, mid, config.failures)
         crawl = _crawl(cat)
+    for r in rows:
+        r["score"] = scores.get(r.get("image_id") or -1)
+    model = None if mid is None else _model(model_snapshot(config.catalogue, mid))
     # Every product with a final label, also one labelled from its text alone (no packshot).
     labelled = [r for r in rows if r.get("label") is not None]
     items = [_item(r) for r in labelled]
@@ -304,7 +310,15 @@ def build_report(config: ReportConfig) -> dict[str, Any]:
     agreement, agreement_image = shop_agreement(rows), shop_agreement(rows, image=True)
     galleries = [{"label": c, **_gallery([it for it in items if it.label == c],
                                          config.gallery_size)} for c in CLASSES]
+    other = _gallery([it for it in items if it.label == OTHER], config.gallery_size)
     confidences = [it.confidence for it in items]
+    # Category cells link to the gallery card of a product the galleries show.
+    shown = {it.product_id for g in (*galleries, other) for it in g["items"]}
+    categories = category_table(labelled, leaf_category, category_label, config.cell_list)
+    for row in (categories or {}).get("rows", []):
+        for cell in row["products"]:
+            for p in cell:
+                p["shown"] = p["product_id"] in shown
     return {
         "title": f"garment report: {_site(crawl) or config.catalogue}",
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -318,14 +332,16 @@ def build_report(config: ReportConfig) -> dict[str, Any]:
             "agreement": agreement.as_dict() if agreement.n else None,  # final labels
             "agreement_image": agreement_image.as_dict() if agreement_image.n else None,  # image alone
         },
-        "model": None if mid is None else _model(model_snapshot(config.catalogue, mid)),
+        "model": model,
+        "scores": score_histogram(list(scores.values()), model["threshold"] if model else None,
+                                  config.histogram_bins),
         "image_text": None if mid is None else image_text_figures(rows),
         "review": _review(rows, config.review),
         "galleries": galleries,
-        "other": _gallery([it for it in items if it.label == OTHER], config.gallery_size),
+        "other": other,
         "lowest": sorted(items, key=lambda it: (it.confidence, it.product_id))[:config.lowest],
         "failures": failures,
-        "categories": _category_table(rows),
+        "categories": categories,
         "crawl": crawl,
     }
 
@@ -373,7 +389,9 @@ def render_html(data: dict[str, Any], folder: Path, config: ReportConfig) -> str
     env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
     env.filters["card_value"] = card_value
     env.globals["source_help"] = SOURCE_HELP
-    return env.get_template(TEMPLATE).render(**data, config=config)
+    script = (Path(__file__).parent / "templates" / SCRIPT).read_text(encoding="utf-8")
+    script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return env.get_template(TEMPLATE).render(**data, config=config, script=script, script_hash=script_hash)
 
 
 @dataclass

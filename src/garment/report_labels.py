@@ -1,4 +1,5 @@
-"""Report: the image's answer against the product's text, as figures, a review list and a card.
+"""Report: the image's answer against the product's text, as figures, a review list and a card;
+the review aids (the in-scope score's histogram, the category table with each cell's products).
 
 Reads ``Catalogue.products_with_labels`` rows: ``image_label`` is the model's own answer,
 ``text_label`` what the product's words say, ``label``/``label_source``/``conflict`` the
@@ -10,13 +11,15 @@ the figures say so (``fused`` False) instead of failing.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from garment import CLASSES, OTHER
 
-SOURCES = ("image", "text", "agree")
+SOURCES = ("image", "text", "agree", "human")
 #: What each final label source means (the badges' tooltips).
-SOURCE_HELP = {"image": "the packshot decided (no text evidence, or the image was surer)",
+SOURCE_HELP = {"human": "a person chose this label (garment review); it wins over the machine's",
+               "image": "the packshot decided (no text evidence, or the image was surer)",
                "text": "the product's words decided (no usable packshot, or the text was surer)",
                "agree": "the packshot and the product's words named the same label"}
 _ORDER = {c: i for i, c in enumerate((*CLASSES, OTHER))}
@@ -41,7 +44,9 @@ def image_text_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     sources = Counter(str(r.get("label_source")) for r in labelled)
     both = [r for r in rows if _both(r)]
     agree = sum(r["image_label"] == r["text_label"] for r in both)
-    changed = [r for r in labelled if r.get("image_label") is not None and r["label"] != r["image_label"]]
+    changed = [r for r in labelled if r.get("image_label") is not None and r["label"] != r["image_label"]
+               and r.get("label_source") != "human"]
+    human = [r for r in labelled if r.get("label_source") == "human"]
     return {
         "fused": fused,  # False: classified without text; final labels are the image's
         "products": len(rows),
@@ -56,7 +61,10 @@ def image_text_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "both": len(both),
         "agree": agree,
         "agreement_rate": agree / len(both) if both else None,
-        "changed_by_text": len(changed),
+        "changed_by_text": len(changed),  # a person's corrections aside
+        "human": len(human),
+        # A person's label that differs from the machine's final one (``predicted_label``).
+        "corrected": sum(r.get("predicted_label") not in (None, r["label"]) for r in human),
         "changed": dict(Counter(f"{r['image_label']} -> {r['label']}" for r in changed).most_common()),
         "confusion": confusion(both),
     }
@@ -99,3 +107,59 @@ def card_value(value: Any, key: str = "", nested: bool = False) -> str:
         text = ", ".join(card_value(v, key, True) for v in value)
         return f"[{text}]" if nested else text or "none"
     return str(value)
+
+
+# --- review aids: the in-scope score's histogram, the category table's cells ---------------
+
+def score_histogram(scores: list[float], threshold: float | None, bins: int = 30) -> dict[str, Any] | None:
+    """Counts of the in-scope score in ``bins`` equal bins over the scores' range (and the
+    threshold's), each marked ``other`` when it lies below the threshold; None without scores."""
+    if not scores:
+        return None
+    lo = min(scores) if threshold is None else min(*scores, threshold)
+    hi = max(scores) if threshold is None else max(*scores, threshold)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    width = (hi - lo) / bins
+    counts = [0] * bins
+    for s in scores:
+        counts[min(bins - 1, int((s - lo) / width))] += 1
+    return {"lo": lo, "hi": hi, "threshold": threshold, "n": len(scores), "peak": max(counts),
+            "below": None if threshold is None else sum(s < threshold for s in scores),
+            "bins": [{"lo": lo + i * width, "hi": lo + (i + 1) * width, "n": n,
+                      "other": threshold is not None and lo + (i + 0.5) * width < threshold}
+                     for i, n in enumerate(counts)]}
+
+
+def category_table(rows: list[dict[str, Any]], leaf: Callable[[str | None], str | None],
+                   expected_of: Callable[[str], int | None], cap: int = 30) -> dict[str, Any] | None:
+    """Shop category x final label counts, and each non-empty cell's products (at most ``cap``,
+    least confident first) for the cell's link; None when no product has a category."""
+    columns = [*CLASSES, OTHER]
+    table: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for r in rows:
+        cat = leaf(r.get("category"))
+        if cat is None or r.get("label") is None:
+            continue
+        table.setdefault(cat, {}).setdefault(r["label"], []).append(r)
+    if not table:
+        return None
+    out: list[dict[str, Any]] = []
+    for cat, cells in table.items():
+        expected = expected_of(cat)
+        name = None if expected is None else OTHER if expected < 0 else CLASSES[expected]
+        n = sum(len(v) for v in cells.values())
+        out.append({"category": cat, "expected": name, "n": n,
+                    "counts": [len(cells.get(c, [])) for c in columns],
+                    "products": [_cell(cells.get(c, []), cap) for c in columns],
+                    "agree": None if name is None else len(cells.get(name, [])) / n})
+    order = {c: i for i, c in enumerate(columns)}
+    out.sort(key=lambda row: (order.get(row["expected"], len(order)), row["category"]))
+    return {"columns": columns, "rows": out}
+
+
+def _cell(rows: list[dict[str, Any]], cap: int) -> list[dict[str, Any]]:
+    ranked = sorted(rows, key=lambda r: (float(r.get("confidence") or 0.0), r["product_id"]))
+    return [{"product_id": r["product_id"], "name": r.get("name") or "(no name)",
+             "confidence": float(r.get("confidence") or 0.0), "label_source": r.get("label_source")}
+            for r in ranked[:cap]]
