@@ -307,3 +307,18 @@ def test_cli_serves_until_ctrl_c(catalogue: tuple[Path, dict[str, int]], tmp_pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_changes_by_another_process_are_seen(client: Any, catalogue: tuple[Path, dict[str, int]]) -> None:
+    folder, ids = catalogue
+    bag = ids["Tote bag"]
+    assert client.get(f"/api/products/{bag}").json()["label_source"] == "image"  # now cached
+    with Catalogue.open(folder) as cat:  # e.g. a script, or a second review window
+        cat.set_human_label(bag, "other")
+    assert client.get(f"/api/products/{bag}").json()["label"] == "other"
+    assert client.get("/api/products", params={"source": "human"}).json()["total"] == 1
+    client.put(f"/api/products/{ids['Wool coat']}/label", json={"label": "Dress"})
+    with Catalogue.open(folder) as cat:
+        cat.undo_human_label(bag)
+    assert client.get(f"/api/products/{bag}").json()["label"] == "Bag"
+    assert client.get(f"/api/products/{ids['Wool coat']}").json()["label"] == "Dress"

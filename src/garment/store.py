@@ -464,9 +464,10 @@ class Catalogue:
                                  "FROM predictions GROUP BY model_id ORDER BY c, r")
         return [r[0] for r in rows]
 
-    def products_with_labels(self, model_id: str | None = None) -> list[dict[str, Any]]:
-        """One row per product: its fields, its packshot and ``model_id``'s label
-        (default: the model whose predictions were written last; empty if none).
+    def products_with_labels(self, model_id: str | None = None,
+                             product_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """One row per product (of ``product_ids`` when given): its fields, its packshot and
+        ``model_id``'s label (default: the model whose predictions were written last; empty if none).
 
         A human label wins: ``label``/``label_index`` are the person's, ``label_source`` is
         "human" and ``confidence`` 1.0; ``predicted_*`` keep what the machine said, and
@@ -474,6 +475,8 @@ class Catalogue:
         if model_id is None:
             models = self.models()
             model_id = models[-1] if models else None
+        ids = [] if product_ids is None else [int(i) for i in product_ids]
+        where = "" if product_ids is None else f"WHERE p.id IN ({','.join('?' * len(ids))})"
         rows = self.conn.execute(
             "SELECT p.id AS product_id, p.canonical_url AS product_url, p.url, p.sku, "
             "p.name, p.brand, p.price, p.currency, p.availability, p.category, p.description, "
@@ -493,7 +496,7 @@ class Catalogue:
             "LEFT JOIN text_labels t ON t.product_id = p.id "
             "LEFT JOIN labels l ON l.product_id = p.id AND l.model_id = ? "
             "LEFT JOIN human_labels h ON h.product_id = p.id "
-            "ORDER BY p.id", (model_id, model_id)).fetchall()
+            f"{where} ORDER BY p.id", (model_id, model_id, *ids)).fetchall()
         out = []
         for r in rows:
             d = dict(r)

@@ -30,7 +30,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from garment.errors import GarmentError
 from garment.review.query import LABELS, MAX_LIMIT, SORTS, SOURCES, ProductQuery, facets, item
-from garment.store import IMAGES_DIR, Catalogue
+from garment.store import DB_NAME, IMAGES_DIR, Catalogue
 
 TOKEN_HEADER = "X-Garment-Token"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
@@ -109,14 +109,16 @@ def create_app(config: ReviewConfig) -> FastAPI:
         with Catalogue.open(folder, create=False, readonly=not write) as cat:
             yield cat
 
-    def rows(cat: Catalogue) -> list[dict[str, Any]]:
-        return cat.products_with_labels(model_id)
+    cache = _RowCache(folder, model_id)
+    rows = cache.rows
+    # One change at a time: each writes, then rereads the rows it changed into the cache.
+    write_lock = threading.Lock()
 
     def one(cat: Catalogue, pid: int) -> dict[str, Any]:
-        for r in rows(cat):
-            if r["product_id"] == pid:
-                return item(r)
-        raise _NotFound(f"no product with id {pid} in {folder}")
+        row = cache.get(cat, pid)
+        if row is None:
+            raise _NotFound(f"no product with id {pid} in {folder}")
+        return item(row)
 
     @functools.lru_cache(maxsize=4096)
     def view_png(path: str, sha256: str) -> bytes:  # sha256 in the key: a new packshot, a new view
@@ -165,17 +167,19 @@ def create_app(config: ReviewConfig) -> FastAPI:
     @app.put("/api/products/{pid}/label")
     def put_label(pid: int, label: str = Body(..., embed=True)) -> dict[str, Any]:
         """A person's label for one product (a class name or "other"): the updated item."""
-        with opened(write=True) as cat:
+        with write_lock, opened(write=True) as cat:
             one(cat, pid)
             cat.set_human_label(pid, label)
+            cache.refresh(cat, [pid])
             return one(cat, pid)
 
     @app.delete("/api/products/{pid}/label")
     def delete_label(pid: int) -> dict[str, Any]:
         """Back to the prediction: the updated item."""
-        with opened(write=True) as cat:
+        with write_lock, opened(write=True) as cat:
             if one(cat, pid)["label_source"] == "human":
                 cat.clear_human_label(pid)
+                cache.refresh(cat, [pid])
             return one(cat, pid)
 
     @app.post("/api/accept")
@@ -183,24 +187,25 @@ def create_app(config: ReviewConfig) -> FastAPI:
         """Make the shown label of each product a human one (a page the person checked), as
         one batch that one undo takes back; products without a label, or with a human one,
         are left as they are."""
-        with opened(write=True) as cat:
-            current = {r["product_id"]: r for r in rows(cat)}
-            missing = [i for i in ids if i not in current]
+        with write_lock, opened(write=True) as cat:
+            current = {i: cache.get(cat, i) for i in ids}
+            missing = [i for i, r in current.items() if r is None]
             if missing:
                 raise _NotFound(f"no product with id {missing[0]} in {folder}")
-            todo = {i: current[i]["label"] for i in ids
-                    if current[i]["label"] is not None and current[i]["label_source"] != "human"}
+            todo = {i: r["label"] for i, r in current.items()
+                    if r is not None and r["label"] is not None and r["label_source"] != "human"}
             cat.set_human_labels(todo)
-            after = {r["product_id"]: r for r in rows(cat)}
-        return {"accepted": len(todo), "items": [item(after[i]) for i in ids]}
+            cache.refresh(cat, list(todo))
+            return {"accepted": len(todo), "items": [one(cat, i) for i in ids]}
 
     @app.post("/api/undo")
     def undo() -> dict[str, Any]:
         """Take back the latest human-label change (a whole accepted page at once)."""
-        with opened(write=True) as cat:
+        with write_lock, opened(write=True) as cat:
+            cache.rows(cat)  # current before the change, so that only the change is reread
             undone = cat.undo_human_label()
-            after = {r["product_id"]: r for r in rows(cat)}
-        return {"undone": undone, "items": [item(after[i]) for i in undone if i in after]}
+            cache.refresh(cat, undone)
+            return {"undone": undone, "items": [one(cat, i) for i in undone]}
 
     @app.get("/api/products/{pid}/view.png")
     def view(pid: int) -> Response:
@@ -220,6 +225,61 @@ def create_app(config: ReviewConfig) -> FastAPI:
     # StaticFiles serves only files inside the folder (no "..", no symlinks out of it).
     app.mount("/images", StaticFiles(directory=images, check_dir=False), name="images")
     return app
+
+
+class _RowCache:
+    """The catalogue's ``products_with_labels`` rows, read again only when another connection
+    committed a change (``PRAGMA data_version`` on a connection kept open to watch: another
+    process classifying, or adapting); the app's own changes reread just the products they
+    touched. Listing a 10,000-product catalogue then costs a filter and a sort, not a full read."""
+
+    def __init__(self, folder: Path, model_id: str | None):
+        import sqlite3
+
+        self.model_id = model_id
+        self.lock = threading.Lock()
+        self.watch_lock = threading.Lock()
+        self.stamp: int | None = None
+        self.list: list[dict[str, Any]] = []
+        self.by_id: dict[int, dict[str, Any]] = {}
+        try:  # used only under watch_lock, so one connection serves every thread
+            self.watch: Any = sqlite3.connect((folder / DB_NAME).resolve().as_uri() + "?mode=ro", uri=True,
+                                              check_same_thread=False)
+            self.watch.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:
+            self.watch = None  # cannot watch (e.g. a read-only folder without the WAL's files): always reread
+
+    def _stamp(self) -> int | None:
+        if self.watch is None:
+            return None
+        with self.watch_lock:
+            return int(self.watch.execute("PRAGMA data_version").fetchone()[0])
+
+    def rows(self, cat: Catalogue) -> list[dict[str, Any]]:
+        """Every row, in product order (the list is never changed in place: safe to iterate)."""
+        stamp = self._stamp()  # before reading: a write during the read makes the next call reread
+        with self.lock:
+            if stamp is not None and stamp == self.stamp:
+                return self.list
+        fresh = cat.products_with_labels(self.model_id)
+        with self.lock:
+            self.list, self.by_id, self.stamp = fresh, {r["product_id"]: r for r in fresh}, stamp
+        return fresh
+
+    def get(self, cat: Catalogue, pid: int) -> dict[str, Any] | None:
+        self.rows(cat)
+        return self.by_id.get(pid)
+
+    def refresh(self, cat: Catalogue, ids: list[int]) -> None:
+        """Reread the rows of ``ids`` after this process changed them."""
+        if not ids:
+            return
+        stamp = self._stamp()  # the change is committed: this counts it
+        fresh = {r["product_id"]: r for r in cat.products_with_labels(self.model_id, product_ids=ids)}
+        with self.lock:
+            self.by_id = {**self.by_id, **fresh}
+            self.list = [fresh.get(r["product_id"], r) for r in self.list]
+            self.stamp = stamp
 
 
 class _NotFound(GarmentError):
