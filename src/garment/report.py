@@ -29,15 +29,18 @@ from urllib.parse import urlsplit
 
 from garment import CLASSES, OTHER, PROJECT_URL, __version__
 from garment.errors import GarmentError
-from garment.report_labels import (
+from garment.report_labels import (  # noqa: F401  (Agreement: part of this module's API)
     SOURCE_HELP,
+    Agreement,
     card_value,
     category_table,
+    guess,
     image_text_figures,
+    leaf_category,
     score_histogram,
+    shop_agreement,
     to_review,
 )
-from garment.shop import category_label
 from garment.store import Catalogue
 
 TEMPLATE = "report.html.j2"
@@ -100,75 +103,6 @@ class Review(Item):
     conflict: bool = False  # fusion's flag (None rows: classified without text)
 
 
-@dataclass
-class Agreement:
-    """Predicted labels against the shop's own categories.
-
-    Counted over classified products whose category maps to a Fashion-MNIST class or to
-    -1 (the shop's non-garment categories: accessories, jewellery, ...). A product agrees
-    when its label is the category's class, or "other" for a -1 category; so "other" on a
-    T-shirt disagrees. ``in_scope``: the top class over the ten, ten-class rows only (the
-    label when it is one of the ten, else the image's top class). Over the image model's
-    own answers these are evaluate's ``overall_accuracy`` and ``in_scope_accuracy`` for the
-    same photos; over the final labels they include what the text added.
-    """
-
-    n: int = 0
-    agree: int = 0
-    n_in_scope: int = 0
-    agree_in_scope: int = 0
-
-    @property
-    def rate(self) -> float | None:
-        return self.agree / self.n if self.n else None
-
-    @property
-    def in_scope(self) -> float | None:
-        return self.agree_in_scope / self.n_in_scope if self.n_in_scope else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "rate": self.rate, "in_scope": self.in_scope}
-
-
-def leaf_category(breadcrumb: str | None) -> str | None:
-    """The last item of a stored breadcrumb ('Women > Coats' -> 'Coats')."""
-    if not breadcrumb:
-        return None
-    return breadcrumb.split(" > ")[-1].strip() or None
-
-
-def _index(label: str | None) -> int | None:
-    if label == OTHER:
-        return -1
-    return CLASSES.index(label) if label in CLASSES else None
-
-
-def shop_agreement(rows: list[dict[str, Any]], image: bool = False) -> Agreement:
-    """Agreement of ``products_with_labels`` rows with their shop categories: of the final
-    labels, or with ``image`` of the image model's own answers (evaluate's figures, text aside)."""
-    result = Agreement()
-    for r in rows:
-        expected = category_label(leaf_category(r.get("category")) or "")
-        predicted = _index(r.get("image_label" if image else "label"))
-        if expected is None or predicted is None:
-            continue
-        result.n += 1
-        result.agree += predicted == expected
-        if expected >= 0:
-            result.n_in_scope += 1
-            top = _guess({"label": r.get("image_label"), "top3": r.get("top3")}) if image else _guess(r)
-            result.agree_in_scope += _index(top) == expected
-    return result
-
-
-def _guess(row: dict[str, Any]) -> str:
-    """The top class: the final label when it is one of the ten, else the image's top class."""
-    if row.get("label") in CLASSES:
-        return str(row["label"])
-    top3 = row.get("top3") or []
-    return str(top3[0][0]) if top3 else str(row.get("label") or "")
-
-
 def _safe_url(url: str | None) -> str | None:
     """Only http(s) URLs become links: a scraped 'javascript:' URL must not."""
     if url and urlsplit(url).scheme in ("http", "https"):
@@ -180,7 +114,7 @@ def _item(r: dict[str, Any]) -> Item:
     price = "" if r.get("price") is None else f"{r['price']:.2f} {r.get('currency') or ''}".strip()
     image = r["image_path"] if r.get("image_status") == "ok" and r.get("image_path") else ""
     return Item(r["product_id"], r.get("name") or "(no name)", _safe_url(r.get("product_url")),
-                price, leaf_category(r.get("category")), r["label"], _guess(r),
+                price, leaf_category(r.get("category")), r["label"], guess(r),
                 float(r.get("confidence") or 0.0), image, r.get("label_source"), r.get("score"))
 
 
@@ -314,7 +248,7 @@ def build_report(config: ReportConfig) -> dict[str, Any]:
     confidences = [it.confidence for it in items]
     # Category cells link to the gallery card of a product the galleries show.
     shown = {it.product_id for g in (*galleries, other) for it in g["items"]}
-    categories = category_table(labelled, leaf_category, category_label, config.cell_list)
+    categories = category_table(labelled, config.cell_list)
     for row in (categories or {}).get("rows", []):
         for cell in row["products"]:
             for p in cell:

@@ -1,5 +1,6 @@
-"""Report: the image's answer against the product's text, as figures, a review list and a card;
-the review aids (the in-scope score's histogram, the category table with each cell's products).
+"""Report: the labels in figures. The image's answer against the product's text (figures, a
+review list, a card), agreement with the shop's own categories, and the review aids (the
+in-scope score's histogram, the category table with each cell's products).
 
 Reads ``Catalogue.products_with_labels`` rows: ``image_label`` is the model's own answer,
 ``text_label`` what the product's words say, ``label``/``label_source``/``conflict`` the
@@ -11,10 +12,11 @@ the figures say so (``fused`` False) instead of failing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from garment import CLASSES, OTHER
+from garment.shop import category_label
 
 SOURCES = ("image", "text", "agree", "human")
 #: What each final label source means (the badges' tooltips).
@@ -90,6 +92,75 @@ def to_review(rows: list[dict[str, Any]], cap: int) -> tuple[list[dict[str, Any]
     return todo[:cap], len(todo)
 
 
+@dataclass
+class Agreement:
+    """Predicted labels against the shop's own categories.
+
+    Counted over classified products whose category maps to a Fashion-MNIST class or to
+    -1 (the shop's non-garment categories: accessories, jewellery, ...). A product agrees
+    when its label is the category's class, or "other" for a -1 category; so "other" on a
+    T-shirt disagrees. ``in_scope``: the top class over the ten, ten-class rows only (the
+    label when it is one of the ten, else the image's top class). Over the image model's
+    own answers these are evaluate's ``overall_accuracy`` and ``in_scope_accuracy`` for the
+    same photos; over the final labels they include what the text added.
+    """
+
+    n: int = 0
+    agree: int = 0
+    n_in_scope: int = 0
+    agree_in_scope: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return self.agree / self.n if self.n else None
+
+    @property
+    def in_scope(self) -> float | None:
+        return self.agree_in_scope / self.n_in_scope if self.n_in_scope else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rate": self.rate, "in_scope": self.in_scope}
+
+
+def leaf_category(breadcrumb: str | None) -> str | None:
+    """The last item of a stored breadcrumb ('Women > Coats' -> 'Coats')."""
+    if not breadcrumb:
+        return None
+    return breadcrumb.split(" > ")[-1].strip() or None
+
+
+def _index(label: str | None) -> int | None:
+    if label == OTHER:
+        return -1
+    return CLASSES.index(label) if label in CLASSES else None
+
+
+def shop_agreement(rows: list[dict[str, Any]], image: bool = False) -> Agreement:
+    """Agreement of ``products_with_labels`` rows with their shop categories: of the final
+    labels, or with ``image`` of the image model's own answers (evaluate's figures, text aside)."""
+    result = Agreement()
+    for r in rows:
+        expected = category_label(leaf_category(r.get("category")) or "")
+        predicted = _index(r.get("image_label" if image else "label"))
+        if expected is None or predicted is None:
+            continue
+        result.n += 1
+        result.agree += predicted == expected
+        if expected >= 0:
+            result.n_in_scope += 1
+            top = guess({"label": r.get("image_label"), "top3": r.get("top3")}) if image else guess(r)
+            result.agree_in_scope += _index(top) == expected
+    return result
+
+
+def guess(row: dict[str, Any]) -> str:
+    """The top class: the final label when it is one of the ten, else the image's top class."""
+    if row.get("label") in CLASSES:
+        return str(row["label"])
+    top3 = row.get("top3") or []
+    return str(top3[0][0]) if top3 else str(row.get("label") or "")
+
+
 def card_value(value: Any, key: str = "", nested: bool = False) -> str:
     """One value of a model card, readable: shares as percentages where the key says
     accuracy or rate, other floats to 4 significant digits, dicts as 'k v, k v' and lists
@@ -131,14 +202,13 @@ def score_histogram(scores: list[float], threshold: float | None, bins: int = 30
                      for i, n in enumerate(counts)]}
 
 
-def category_table(rows: list[dict[str, Any]], leaf: Callable[[str | None], str | None],
-                   expected_of: Callable[[str], int | None], cap: int = 30) -> dict[str, Any] | None:
+def category_table(rows: list[dict[str, Any]], cap: int = 30) -> dict[str, Any] | None:
     """Shop category x final label counts, and each non-empty cell's products (at most ``cap``,
     least confident first) for the cell's link; None when no product has a category."""
     columns = [*CLASSES, OTHER]
     table: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for r in rows:
-        cat = leaf(r.get("category"))
+        cat = leaf_category(r.get("category"))
         if cat is None or r.get("label") is None:
             continue
         table.setdefault(cat, {}).setdefault(r["label"], []).append(r)
@@ -146,7 +216,7 @@ def category_table(rows: list[dict[str, Any]], leaf: Callable[[str | None], str 
         return None
     out: list[dict[str, Any]] = []
     for cat, cells in table.items():
-        expected = expected_of(cat)
+        expected = category_label(cat)
         name = None if expected is None else OTHER if expected < 0 else CLASSES[expected]
         n = sum(len(v) for v in cells.values())
         out.append({"category": cat, "expected": name, "n": n,
