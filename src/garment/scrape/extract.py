@@ -289,6 +289,15 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
         if fields.get("image_urls") and name != "fallback":
             product.sources.setdefault("image_urls", name)
             images.extend(fields["image_urls"])
+    shown = layers[-1][2].get("sku")
+    if shown and product.sources.get("sku") != "fallback" and product.sku != shown:
+        # The reference the page shows under a label ("Product code - 123") is the
+        # product's; markup often carries a variant's or an internal id.
+        product.sku, product.sources["sku"] = shown, "fallback"
+    if product.sku is None and (plain := layers[-1][2].get("url_sku")):
+        # No reference in markup or under a label: the page's URL names the product
+        # by an id the page also shows.
+        product.sku, product.sources["sku"] = plain, "url"
     if product.availability is None and product.price is not None:
         # A price on show and no sold-out notice: the shop sells it now.
         product.availability, product.sources["availability"] = "InStock", "fallback"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from garment.scrape import schemaorg
 from garment.scrape.images import MIN_IMAGE_PX, srcset_best
@@ -37,13 +37,17 @@ PRICE_MARK = re.compile(r"price|preis|prix|precio|prezzo|cena|amount", re.I)
 NOT_NOW = re.compile(r"old|was|strike|regular|list|compare|original|rrp|uvp|msrp|before|"
                      r"crossed|instal|per-?unit|unit-?price|saving|discount|shipping", re.I)
 STRUCK_TAGS = frozenset({"del", "s", "strike"})
-#: A labelled product reference: "Article number: 12345", "Ref. AB-12", "ASIN B0..".
+#: A labelled product reference: "Article number: 12345", "Product Code - 12345",
+#: "Ref. AB-12", "ASIN : B0..", "Bestellnummer 123" (a model number is the maker's, not
+#: the shop's reference, and is not among them).
 SKU_LABEL = re.compile(
-    r"\b(?:article\s*(?:number|no\.?)|item\s*(?:number|no\.?|#)|item\s+model\s+number|"
-    r"product\s*(?:code|number|id|no\.?)|style\s*(?:code|number|no\.?)|model\s*(?:number|no\.?)|"
+    r"(?<!\w)(?:article\s*(?:number|no\.?|code)|item\s*(?:number|no\.?|#|code)|"
+    r"product\s*(?:code|number|id|no\.?|ref(?:erence)?)|style\s*(?:code|number|no\.?)|"
     r"sku|asin|ref(?:erence|\.)?|art(?:ikel)?[.\-]?\s*nr\.?|artikelnummer|bestellnummer|"
-    r"r[ée]f[ée]rence|c[óo]digo|codice|numer\s+produktu)"
-    r"\s*[:#.]?\s*([A-Z0-9][A-Z0-9\-_/.]{2,30})", re.I)
+    r"r[ée]f[ée]rence|c[óo]digo(?:\s+(?:del\s+)?producto)?|codice(?:\s+articolo)?|"
+    r"numer\s+produktu|[šs]ifra(?:\s+artikla)?|k[óo]d(?:\s+produktu)?|код(?:\s+товара)?|"
+    r"артикул|商品編號|商品编号|型號)"
+    r"[\s:#.\-–—\u200e\u200f]{0,8}([A-Z0-9][A-Z0-9\-_/.]{2,30})(?!\w)", re.I)
 #: Buy buttons and out-of-stock notices in the languages garment's vocabulary speaks.
 BUY = re.compile(
     r"add\s+to\s+(cart|bag|basket|trolley)|buy\s+(it\s+)?now|in\s+den\s+(warenkorb|einkaufswagen)|"
@@ -166,6 +170,39 @@ def _sku(text: str) -> str | None:
     return None
 
 
+#: Query parameters that name the product in a URL.
+ID_PARAMS = frozenset({"id", "pid", "productid", "product_id", "itemid", "item_id", "item",
+                       "sku", "articleid", "art", "prod"})
+#: A reference written with separators ("1002/710", "992.775.08").
+FORMATTED_REF = re.compile(r"(?<![\w/.])\d{2,}(?:[/.]\d{2,}){1,3}(?![\w/]|\.\d)")
+
+
+def url_ids(url: str) -> list[str]:
+    """Identifier-like tokens of a product URL (at least 5 characters, at least 4 of
+    them digits): id-like query values first, then path segments from the last."""
+    parts = urlsplit(url)
+    query = [v for k, v in parse_qsl(parts.query) if k.lower() in ID_PARAMS]
+    segments = [t for seg in reversed(parts.path.split("/"))
+                for t in reversed(re.split(r"[^A-Za-z0-9]+", seg.rsplit(".", 1)[0]))]
+    out = []
+    for token in query + segments:
+        if len(token) >= 5 and sum(c.isdigit() for c in token) >= 4 and token not in out:
+            out.append(token)
+    return out
+
+
+def _url_reference(url: str, text: str) -> tuple[str | None, str | None]:
+    """(the URL's id as the page writes it with separators, the URL's id the page shows
+    as is); None where the page shows neither."""
+    ids = url_ids(url)
+    for m in FORMATTED_REF.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if len(digits) >= 6 and any(re.search(rf"\D?\d{{0,2}}{digits}$", i) for i in ids):
+            return m.group(), None
+    words = set(re.findall(r"[A-Za-z0-9]+", text))
+    return None, next((i for i in ids if i in words), None)
+
+
 def availability(text: str) -> str | None:
     """InStock when the page shows a buy button, OutOfStock when it says so instead."""
     if SOLD_OUT.search(text) and not BUY.search(text):
@@ -187,8 +224,11 @@ def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
         out["price"] = found[0]
         if found[1]:
             out["currency"] = found[1]
-    if sku := _sku(text):
+    formatted, plain = _url_reference(url, text)
+    if sku := formatted or _sku(text):
         out["sku"] = sku
+    if plain:
+        out["url_sku"] = plain
     if avail := availability(text):
         out["availability"] = avail
     if images := dom_images(tree, url):
