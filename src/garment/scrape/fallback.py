@@ -47,7 +47,9 @@ SKU_LABEL = re.compile(
     r"r[ée]f[ée]rence|c[óo]digo(?:\s+(?:del\s+)?producto)?|codice(?:\s+articolo)?|"
     r"numer\s+produktu|[šs]ifra(?:\s+artikla)?|k[óo]d(?:\s+produktu)?|код(?:\s+товара)?|"
     r"артикул|商品編號|商品编号|型號)"
-    r"[\s:#.\-–—\u200e\u200f]{0,8}([A-Z0-9][A-Z0-9\-_/.]{2,30})(?!\w)", re.I)
+    # After the label a space or a colon, never a bare hyphen ("SKU-0002" is one word).
+    r"[\u200e\u200f]*[\s:#.–—][\s:#.\-–—\u200e\u200f]{0,8}([A-Z0-9][A-Z0-9\-_/.]{2,30})(?!\w)",
+    re.I)
 #: Buy buttons and out-of-stock notices in the languages garment's vocabulary speaks.
 BUY = re.compile(
     r"add\s+to\s+(cart|bag|basket|trolley)|buy\s+(it\s+)?now|in\s+den\s+(warenkorb|einkaufswagen)|"
