@@ -88,6 +88,11 @@ def test_og_and_packshot_word_outrank_the_first_markup_image() -> None:
     assert any("og:image" in r for r in top.reasons) and any("packshot" in r for r in top.reasons)
     assert top.sources == ["jsonld", "og"]
     assert pics[1].renditions[0].endswith("worn1.jpg?imwidth=2400")  # found in inline JSON
+    suffixed = rank_pictures([{"url": "https://c.example/a/shirt-300x400.jpg"}],
+                             page='<a data-zoom="https://c.example/a/shirt-600x800.jpg">',
+                             page_url="https://shop.example/p/2")
+    assert suffixed[0].renditions == ["https://c.example/a/shirt-600x800.jpg",
+                                      "https://c.example/a/shirt-300x400.jpg"]
 
 
 def test_worn_words_variant_and_page_order() -> None:

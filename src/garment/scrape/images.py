@@ -106,9 +106,13 @@ def _page_renditions(page: str, keys: set[Any], base_scheme: str) -> dict[Any, l
     """Other renditions of the pictures ``keys`` (``picture_key``) named anywhere in the
     page's text: srcsets, zoom attributes, inline JSON (``\\/`` unescaped)."""
     found: dict[Any, list[str]] = {}
+    # File names without extension (a size suffix sits before it): a cheap first filter.
+    names = {key[1][-1].rsplit(".", 1)[0] for key in keys if key[1]}
     text = page.replace("\\/", "/").replace("&amp;", "&")
     for m in PAGE_URL.finditer(text):
         url = m.group(0)
+        if not any(name in url for name in names):
+            continue
         if url.startswith("//"):
             url = f"{base_scheme}:{url}"
         if rendition(url)[1] is not None and (key := picture_key(url)) in keys:
