@@ -189,8 +189,10 @@ def test_filters_human_labels_and_the_card(catalogue: Path, tmp_path: Path) -> N
     with Catalogue.open(catalogue) as cat:
         ids = {r["url"]: int(r["id"]) for r in cat.products()}
         # Final labels decided by a person: the disputed photo settled as a Dress, a trouser corrected.
-        cat.set_human_labels({ids["http://shop.test/p/104"]: "Dress", ids["http://shop.test/p/8"]: "Pullover"})
+        cat.set_human_labels({ids["http://shop.test/p/104"]: "Dress", ids["http://shop.test/p/8"]: "Pullover",
+                              ids["http://shop.test/p/102"]: "Bag"})  # a Bag, says a person; no packshot
     summary = write_dataset(catalogue, tmp_path / "h", "fmnist", only="human", test_fraction=0)
+    assert summary.excluded["no packshot"] == 1
     assert summary.total == 2 and summary.sources == {"human": 2} and summary.counts["test"] == dict.fromkeys(
         CLASSES, 0)
     _, y = load_split("train", tmp_path / "h")
@@ -206,7 +208,11 @@ def test_filters_human_labels_and_the_card(catalogue: Path, tmp_path: Path) -> N
         assert text in card, text
 
 
-def test_refusals_and_rewrite(catalogue: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_refusals_and_rewrite(catalogue: Path, tmp_path: Path, cli,  # type: ignore[no-untyped-def]
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("garment.dataset.OFFICIAL_DIRS", (tmp_path / "fmnist",))
+    with pytest.raises(GarmentError, match="where Fashion-MNIST itself is kept"):
+        write_dataset(catalogue, tmp_path / "fmnist")
     with pytest.raises(GarmentError, match="format 'csv' unknown"):
         write_dataset(catalogue, tmp_path / "x", "csv")
     with pytest.raises(GarmentError, match="--only 'robot' unknown"):
