@@ -53,6 +53,21 @@ def served(tmp_path: Path) -> Iterator[tuple[Any, Path, dict[str, int]]]:
 
 
 @pytest.fixture
+def small_pages(tmp_path: Path) -> Iterator[Any]:
+    """The review app serving pages of three products."""
+    from garment.review import ReviewConfig, ReviewServer
+    from reviewcatalogue import build
+
+    folder = tmp_path / "cat"
+    build(folder)
+    server = ReviewServer(ReviewConfig(catalogue=folder, port=0, token=TOKEN, page_size=3)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -245,4 +260,29 @@ def test_phone_width(browser: Any, served: tuple[Any, Path, dict[str, int]]) -> 
     _wait_status(pg, "Wool coat: Sneaker (human)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "review-phone.png"))
+    assert problems == []
+
+
+def test_next_page_after_corrections_skips_nothing(browser: Any, small_pages: Any) -> None:
+    from reviewcatalogue import XSS_NAME
+
+    pg, problems = _open(browser, small_pages.url)
+    _wait_names(pg, ["Wool coat", "Linen shirt", "Summer dress"])
+    for name in ("Wool coat", "Linen shirt", "Summer dress"):
+        pg.keyboard.press("4")
+        _wait_status(pg, f"{name}: Dress (human)")
+    # Human labels (confidence 1) now sort last: the next least confident come next.
+    pg.keyboard.press("]")
+    _wait_names(pg, [XSS_NAME, "Canvas sneakers", "Tote bag"])
+    pg.click("#next")
+    _wait_names(pg, ["Ankle boots", "Linen shirt", "Summer dress"])  # then the human labels, by id
+    pg.click("#prev")
+    _wait_names(pg, [XSS_NAME, "Canvas sneakers", "Tote bag"])
+    # Filtered by source, a corrected product leaves the filter: nothing is skipped either.
+    pg.select_option("select[name=source]", "image")
+    _wait_names(pg, [XSS_NAME, "Canvas sneakers", "Tote bag"])
+    pg.keyboard.press("o")
+    _wait_status(pg, "other (human)")
+    pg.keyboard.press("]")
+    _wait_names(pg, ["Canvas sneakers", "Tote bag"])
     assert problems == []

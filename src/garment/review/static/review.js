@@ -13,6 +13,7 @@ const KEYS = new Map([...tpl.content.querySelectorAll("button[data-label]")]
   .map((b) => [b.querySelector("kbd").textContent, b.dataset.label]));
 
 let items = [];
+let loadedSource = new Map();  // id -> label source when the page was loaded
 let total = 0;
 let offset = 0;
 let current = 0;
@@ -74,6 +75,7 @@ async function load(keepSelection) {
   }
   total = data.total;
   items = data.items;
+  loadedSource = new Map(items.map((x) => [x.id, x.label_source]));
   const q = params();
   if (offset) q.set("offset", offset);
   history.replaceState(null, "", "?" + q);
@@ -184,9 +186,24 @@ function columns() {
   return n < 0 ? cards.length : n;
 }
 
+// Whether a product corrected on this page has left the positions before the next page:
+// it no longer passes the filters, or, least confident first, a human label (confidence 1)
+// moved it towards the end. The next page starts that much earlier, so nothing is skipped.
+function left(it) {
+  const p = params();
+  const c = it.confidence;
+  if (p.has("label") && (it.label ?? "none") !== p.get("label")) return true;
+  if (p.has("source") && (it.label_source || "none") !== p.get("source")) return true;
+  if (p.has("min_conf") && (c === null || c < Number(p.get("min_conf")))) return true;
+  if (p.has("max_conf") && (c === null || c > Number(p.get("max_conf")))) return true;
+  return (p.get("sort") || "confidence") === "confidence" && it.label_source === "human"
+    && loadedSource.get(it.id) !== "human";
+}
+
 function page(step) {
-  const next = offset + step * PAGE;
-  if (next < 0 || next >= total) return;
+  const gone = step > 0 ? items.filter(left).length : 0;
+  const next = Math.max(0, offset + step * PAGE - gone);
+  if ((step < 0 && offset === 0) || next >= total - gone) return;
   offset = next;
   queue(() => load(false));
 }
