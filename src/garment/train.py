@@ -276,7 +276,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False,
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     steps_per_epoch = len(x_tr) // cfg.batch_size
     if steps_per_epoch == 0:
-        raise GarmentError(f"--batch-size {cfg.batch_size} is larger than the {len(x_tr)} training images")
+        raise GarmentError(f"--batch-size {cfg.batch_size} is larger than the {len(x_tr)} training images; "
+                           f"give --batch-size {min(64, len(x_tr))} (at most {len(x_tr)})")
     opt, sched = _make_optimizer(model, cfg, steps_per_epoch * cfg.epochs)
     g = torch.Generator().manual_seed(cfg.seed)
     start, history = 0, list[EpochResult]()
