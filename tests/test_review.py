@@ -261,7 +261,7 @@ def test_config_errors_are_one_line(tmp_path: Path, catalogue: tuple[Path, dict[
 
     with pytest.raises(GarmentError, match="no catalogue in"):
         create_app(ReviewConfig(catalogue=tmp_path / "nothing"))
-    with pytest.raises(GarmentError, match="model 'nope' has no labels"):
+    with pytest.raises(GarmentError, match="no predictions by model 'nope'"):
         create_app(ReviewConfig(catalogue=catalogue[0], model="nope"))
     server = ReviewServer(ReviewConfig(catalogue=catalogue[0], port=0))
     try:

@@ -17,9 +17,11 @@ def review_cmd(
     port: Annotated[int, typer.Option(
         "--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8642,
     host: Annotated[str, typer.Option(
-        "--host", help="Address to listen on; the default keeps the catalogue on this machine.")] = "127.0.0.1",
+        "--host", help="Address to listen on; the default keeps the catalogue on this machine. "
+                       "Requests must name it or a loopback name in their Host header.")] = "127.0.0.1",
     model: Annotated[str | None, typer.Option(
-        "--model", help="Review this model id's labels (default: the latest classified).")] = None,
+        "--model", help="Review this model's labels: a model folder or a model id stored in the "
+                        "catalogue (default: the latest classified).")] = None,
 ) -> None:
     """Serve a local review page: every product with its packshot, the 28x28 image the network
     saw, its label, confidence and source; filter, search, sort least-confident first and

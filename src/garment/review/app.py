@@ -53,7 +53,7 @@ class ReviewConfig:
     catalogue: Path = Path("catalogue")
     host: str = "127.0.0.1"  # another address exposes the catalogue: loopback unless you mean it
     port: int = 8642  # 0: any free port
-    model: str | None = None  # a model id stored in the catalogue; None: the latest classified
+    model: str | None = None  # a model folder or a model id stored in the catalogue; None: the latest classified
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # for state-changing requests
     page_size: int = 48  # products a page shows
 
@@ -72,12 +72,10 @@ def create_app(config: ReviewConfig) -> FastAPI:
     """The review app for ``config.catalogue`` (checked now: a missing catalogue or unknown
     model is a GarmentError before anything is served)."""
     folder = Path(config.catalogue)
+    from garment.report import resolve_model
+
     with Catalogue.open(folder, create=False) as cat:  # migrates an older catalogue once
-        models = cat.models()
-    if config.model is not None and config.model not in models:
-        raise GarmentError(f"model {config.model!r} has no labels in {folder}; "
-                           f"stored: {', '.join(models) or 'none (run garment classify --catalogue)'}")
-    model_id = config.model or (models[-1] if models else None)
+        model_id = resolve_model(cat, config.model)
     recipe = _model_recipe(folder, model_id)
     images = (folder / IMAGES_DIR).resolve()
     env = Environment(loader=PackageLoader("garment.review", "templates"), autoescape=select_autoescape())
