@@ -428,6 +428,6 @@ def test_human_labels_count_as_their_own_source(fused: Path) -> None:
     assert it["by_source"]["human"] == 2 and (it["human"], it["corrected"]) == (2, 1)  # the coat was right
     assert it["changed_by_text"] == 2  # a person's label is not the text's doing
     html = write_report(ReportConfig(catalogue=fused)).html.read_text(encoding="utf-8")
-    assert "<b>1</b><span>of the 2 labels a person gave differ from the machine&#39;s</span>" in html
+    assert "<b>1</b><span>of the 2 labels a person gave differ from the machine's</span>" in html
     mystery = next(x for g in data["galleries"] for x in g["items"] if x.name == "Mystery")
     assert (mystery.label, mystery.label_source, mystery.confidence) == ("Sandal", "human", 1.0)
