@@ -294,6 +294,12 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
         # The reference the page shows under a label ("Product code - 123") is the
         # product's; markup often carries a variant's or an internal id.
         product.sku, product.sources["sku"] = shown, "fallback"
+    generic = layers[-1][2]
+    if (product.price in generic.get("was_prices", ()) and generic.get("price") and
+            product.sources.get("price") != "fallback" and generic["price"] != product.price):
+        # Markup's price is shown struck through or as the old price: the sale price the
+        # page shows is what the buyer pays.
+        product.price, product.sources["price"] = generic["price"], "fallback"
     if product.sku is None and (plain := layers[-1][2].get("url_sku")):
         # No reference in markup or under a label: the page's URL names the product
         # by an id the page also shows.

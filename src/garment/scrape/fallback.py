@@ -34,8 +34,10 @@ HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 #: An element whose class/id/itemprop says it holds a price, and one that holds a price
 #: the buyer does not pay now (list, struck-through, "was", unit or instalment price).
 PRICE_MARK = re.compile(r"price|preis|prix|precio|prezzo|cena|amount", re.I)
-NOT_NOW = re.compile(r"old|was|strike|regular|list|compare|original|rrp|uvp|msrp|before|"
-                     r"crossed|instal|per-?unit|unit-?price|saving|discount|shipping", re.I)
+OLD_PRICE = re.compile(r"old|was|strike|regular|list|compare|original|rrp|uvp|msrp|before|"
+                       r"crossed", re.I)
+OTHER_PRICE = re.compile(r"instal|per-?unit|unit-?price|base-?price|saving|shipping|delivery",
+                         re.I)
 STRUCK_TAGS = frozenset({"del", "s", "strike"})
 #: A labelled product reference: "Article number: 12345", "Product Code - 12345",
 #: "Ref. AB-12", "ASIN : B0..", "Bestellnummer 123" (a model number is the maker's, not
@@ -120,22 +122,24 @@ def _name(tree: Any) -> str | None:
     return None
 
 
-def _price_elements(tree: Any) -> list[Any]:
-    out = []
-    for el in tree.iter():
-        if not isinstance(el.tag, str) or el.tag in INVISIBLE_TAGS:
-            continue
-        marks = " ".join(el.get(a) or "" for a in ("class", "id", "itemprop", "data-testid"))
-        if PRICE_MARK.search(marks) and not NOT_NOW.search(marks) and el.tag not in STRUCK_TAGS:
-            out.append(el)
-    return out
+def _price_kind(el: Any) -> str:
+    """'old' for a price the buyer no longer pays (marked old/list/was, or struck through,
+    itself or within a few ancestors), 'other' for a unit, delivery or instalment
+    price, else 'now'."""
+    for a in (el, *list(el.iterancestors())[:3]):
+        marks = " ".join(a.get(k) or "" for k in ("class", "id", "itemprop", "data-testid"))
+        if a.tag in STRUCK_TAGS or OLD_PRICE.search(marks):
+            return "old"
+        if OTHER_PRICE.search(marks):
+            return "other"
+    return "now"
 
 
 def _read_price(el: Any) -> tuple[float, str | None] | None:
     from price_parser import Price
 
-    if el.tag == "meta" or any(isinstance(a.tag, str) and (a.tag in STRUCK_TAGS or is_hidden(a))
-                               for a in (el, *el.iterancestors())):
+    if el.tag == "meta" or any(is_hidden(a) for a in (el, *el.iterancestors())
+                               if isinstance(a.tag, str)):
         return None
     raw = visible_text(el)
     if not raw or len(raw) > 60 or not re.search(r"\d", raw):
@@ -150,18 +154,26 @@ def _read_price(el: Any) -> tuple[float, str | None] | None:
     return price.amount_float, currency
 
 
-def _price(tree: Any, h1: Any) -> tuple[float, str | None] | None:
-    """The first readable price after the name (else the first on the page)."""
-    elements = [e for e in _price_elements(tree) if not _in_furniture(e)]
-    if h1 is not None:
-        order = {el: i for i, el in enumerate(tree.iter())}
-        start = order.get(h1, 0)
-        elements = ([e for e in elements if order.get(e, 0) > start] +
-                    [e for e in elements if order.get(e, 0) <= start])
-    for el in elements[:200]:
-        if found := _read_price(el):
-            return found
-    return None
+def prices(tree: Any, h1: Any) -> tuple[list[tuple[float, str | None]], set[float]]:
+    """(the page's current prices, those after the name first; the amounts it shows as
+    old, list or struck-through prices). Only the innermost price-marked element
+    that reads as a price counts (its container repeats it with others)."""
+    readable: dict[Any, tuple[tuple[float, str | None], str]] = {}
+    order: dict[Any, int] = {}
+    for i, el in enumerate(tree.iter()):
+        order[el] = i
+        if not isinstance(el.tag, str) or el.tag in INVISIBLE_TAGS:
+            continue
+        marks = " ".join(el.get(a) or "" for a in ("class", "id", "itemprop", "data-testid"))
+        if PRICE_MARK.search(marks) and len(readable) < 400 and (found := _read_price(el)):
+            readable[el] = (found, _price_kind(el))
+    shadowed = {a for el in readable for a in el.iterancestors() if a in readable}
+    start = order.get(h1, 0) if h1 is not None else 0
+    current = sorted((el for el, (_, kind) in readable.items()
+                      if kind == "now" and el not in shadowed and not _in_furniture(el)),
+                     key=lambda el: (order[el] <= start, order[el]))
+    return ([readable[el][0] for el in current],
+            {v[0] for v, kind in readable.values() if kind == "old"})
 
 
 def _sku(text: str) -> str | None:
@@ -222,10 +234,12 @@ def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
     h1 = next((h for h in tree.iter("h1") if not _in_furniture(h)), None)
     if name := _name(tree):
         out["name"] = name
-    if found := _price(tree, h1):
-        out["price"] = found[0]
-        if found[1]:
-            out["currency"] = found[1]
+    current, was = prices(tree, h1)
+    if current:
+        out["price"] = current[0][0]
+        if current[0][1]:
+            out["currency"] = current[0][1]
+    out["was_prices"] = was - {amount for amount, _ in current}
     formatted, plain = _url_reference(url, text)
     if sku := formatted or _sku(text):
         out["sku"] = sku

@@ -268,12 +268,14 @@ def offers(value_: Any, depth: int = 0) -> list[dict[str, Any]]:
 
 
 def best_offer(found: list[dict[str, Any]]) -> dict[str, Any]:
-    """The price the page shows the buyer now: the lowest current price (a sale beats the
-    list price; a "from" range starts at its lowest), with the availability of the offers."""
-    priced = [o for o in found if o["price"] is not None]
-    # A zero price is a placeholder ("price on request") when the node has a real one.
-    priced = [o for o in priced if o["price"] > 0] or priced
+    """The price the page shows the buyer now: the lowest current price of the offers in
+    stock (a sale beats the list price; a "from" range starts at its lowest), with the
+    availability of the offers."""
+    # A zero price is a placeholder ("price on request"), not a price.
+    priced = [o for o in found if o["price"] is not None and o["price"] != 0]
     now = [o for o in priced if o["now"]] or priced
+    # Sizes sold out at a lower price are not what the page offers.
+    now = [o for o in now if o["availability"] in (None, "InStock")] or now
     best = dict(min(now, key=lambda o: o["price"])) if now else {}
     avails = [o["availability"] for o in found if o["availability"]]
     if avails:
