@@ -304,6 +304,11 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
         # No reference in markup or under a label: the page's URL names the product
         # by an id the page also shows.
         product.sku, product.sources["sku"] = plain, "url"
+    if (product.sources.get("price") == "fallback" and product.availability == "OutOfStock"
+            and product.extractor == "fallback"):
+        # A sold-out page without markup shows other products' prices, not its own.
+        product.price = None
+        product.sources.pop("price")
     if product.availability is None and product.price is not None:
         # A price on show and no sold-out notice: the shop sells it now.
         product.availability, product.sources["availability"] = "InStock", "fallback"

@@ -35,7 +35,7 @@ HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 #: the buyer does not pay now (list, struck-through, "was", unit or instalment price).
 PRICE_MARK = re.compile(r"price|preis|prix|precio|prezzo|cena|amount", re.I)
 OLD_PRICE = re.compile(r"old|was|strike|regular|list|compare|original|rrp|uvp|msrp|before|"
-                       r"crossed", re.I)
+                       r"crossed|preisempf", re.I)
 OTHER_PRICE = re.compile(r"instal|per-?unit|unit-?price|base-?price|saving|shipping|delivery",
                          re.I)
 STRUCK_TAGS = frozenset({"del", "s", "strike"})
@@ -128,9 +128,12 @@ def _price_kind(el: Any) -> str:
     price, else 'now'."""
     for a in (el, *list(el.iterancestors())[:3]):
         marks = " ".join(a.get(k) or "" for k in ("class", "id", "itemprop", "data-testid"))
-        if a.tag in STRUCK_TAGS or OLD_PRICE.search(marks):
+        # An ancestor's words count only where it is itself about prices ("a-list-item"
+        # holds any content).
+        priced = a is el or PRICE_MARK.search(marks)
+        if a.tag in STRUCK_TAGS or priced and OLD_PRICE.search(marks):
             return "old"
-        if OTHER_PRICE.search(marks):
+        if priced and OTHER_PRICE.search(marks):
             return "other"
     return "now"
 
@@ -169,9 +172,16 @@ def prices(tree: Any, h1: Any) -> tuple[list[tuple[float, str | None]], set[floa
             readable[el] = (found, _price_kind(el))
     shadowed = {a for el in readable for a in el.iterancestors() if a in readable}
     start = order.get(h1, 0) if h1 is not None else 0
+    # Depth of each ancestor of the name: a price sharing a deeper ancestor with it sits
+    # in the product's own box, not in a recommendation strip further down.
+    depth = {a: -i for i, a in enumerate(h1.iterancestors())} if h1 is not None else {}
+
+    def closeness(el: Any) -> int:
+        return next((depth[a] for a in el.iterancestors() if a in depth), -10**6)
+
     current = sorted((el for el, (_, kind) in readable.items()
                       if kind == "now" and el not in shadowed and not _in_furniture(el)),
-                     key=lambda el: (order[el] <= start, order[el]))
+                     key=lambda el: (-closeness(el), order[el] <= start, order[el]))
     return ([readable[el][0] for el in current],
             {v[0] for v, kind in readable.values() if kind == "old"})
 
