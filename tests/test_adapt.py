@@ -12,27 +12,17 @@ import pytest
 
 from garment import CLASSES, OTHER, OTHER_INDEX
 from garment.catalogue_classify import catalogue_model, classify_catalogue
-from garment.data import find_data
 from garment.errors import GarmentError
 from garment.labels.adapt import UNLABELLED, AdaptConfig, adapt_catalogue, check_evidence, split_holdout
 from garment.models import META_FILE
 from garment.scrape import CrawlConfig, crawl
 from garment.shop import ShopConfig, start_shop
 from garment.store import Catalogue
+from needs import has_fmnist, needs_fmnist
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_PHOTOS = Path(os.environ.get("GARMENT_DEV_PHOTOS", REPO.parent / "shared" / "realphotos-dev"))
 
-
-def _has_fmnist() -> bool:
-    try:
-        find_data()
-    except GarmentError:
-        return False
-    return True
-
-
-needs_fmnist = pytest.mark.skipif(not _has_fmnist(), reason="Fashion-MNIST not found (`make data` installs it)")
 
 
 def _index(label: str | None) -> int | None:
@@ -60,7 +50,7 @@ def test_too_little_text_evidence_is_refused_with_the_counts() -> None:
 
 @pytest.fixture(scope="module")
 def blind_catalogue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int | None]]:
-    if not _has_fmnist():
+    if not has_fmnist():
         pytest.skip("Fashion-MNIST not found (`make data` installs it)")
     folder = tmp_path_factory.mktemp("blind") / "catalogue"
     with start_shop(ShopConfig(n_products=120, blind=True, seed=11)) as shop:

@@ -12,29 +12,17 @@ import pytest
 
 from garment import CLASSES, OTHER
 from garment.classify import ClassifyConfig
-from garment.data import find_data
 from garment.demo import STATE_FILE, DemoConfig, _prepare_folder, run_demo
 from garment.errors import GarmentError
 from garment.shop import SCRIPT_NAME
 from garment.store import Catalogue
+from needs import needs_fmnist
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_PHOTOS = Path(os.environ.get("GARMENT_DEV_PHOTOS", REPO.parent / "shared" / "realphotos-dev"))
 N_PRODUCTS = 60
 
 
-
-def _has_fmnist() -> bool:
-    try:
-        find_data()
-    except GarmentError:
-        return False
-    return True
-
-
-needs_fmnist = pytest.mark.skipif(
-    not _has_fmnist(), reason="Fashion-MNIST not found (the built-in shop renders its test "
-                              "images; `make data` installs it)")
 
 
 @pytest.fixture(scope="module")
