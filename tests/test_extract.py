@@ -194,3 +194,138 @@ def test_largest_rendition_first() -> None:
     body = "<img src='/img/t.jpg' srcset='/img/t.jpg 1x, /img/t@2x.jpg 2x' width='60'>"
     p = extract_product(page(og, body), URL)  # a 60 px thumbnail is a packshot, not an icon
     assert p is not None and p.image_urls == ["http://127.0.0.1:8000/img/t@2x.jpg"]
+
+
+# -- real markup, as shops write it (pages written here, after the shapes seen on shops) --
+
+def test_jsonld_in_script_comment_and_cdata_wrappers() -> None:
+    node = json.dumps({"@type": "Product", "name": "Wrap dress", "sku": "106606",
+                       "offers": {"price": "29.99", "priceCurrency": "EUR"}})
+    for wrapped in (f"/*<![CDATA[*/ {node} /*]]>*/", f"//<![CDATA[\n{node}\n//]]>",
+                    f"<![CDATA[{node}]]>", node.replace('"', "&quot;")):
+        p = extract_product(page(f"<script type='application/ld+json'>{wrapped}</script>"), URL)
+        assert p is not None and (p.name, p.sku, p.price) == ("Wrap dress", "106606", 29.99)
+
+
+def test_one_node_per_size_gives_the_product_reference_and_stock() -> None:
+    sizes = [{"@type": "Product", "name": "Boots", "sku": f"84518927-040-{s}",
+              "offers": {"price": "69.95", "priceCurrency": "EUR", "availability":
+                         f"https://schema.org/{'InStock' if s == 38 else 'OutOfStock'}"}}
+             for s in (36, 37, 38)]
+    p = extract_product(page(ld(sizes)), URL)
+    assert p is not None and p.sku == "84518927-040" and p.price == 69.95
+    assert p.availability == "InStock"  # one size left: the product is on sale
+
+
+def test_product_group_gives_group_id_and_the_shown_variant() -> None:
+    group = {"@type": "ProductGroup", "name": "Cardigan", "productGroupID": "12185160",
+             "brand": {"@type": "Brand", "name": "Knitco"}, "hasVariant": [
+                 {"@type": "Product", "sku": f"12185160-{c}", "color": c, "url": f"/p/1?c={c}",
+                  "image": f"/img/{c}.jpg", "offers": {"price": p, "priceCurrency": "EUR"}}
+                 for c, p in (("navy", "49.99"), ("grey", "39.99"))]}
+    p = extract_product(page(ld(group)), "http://127.0.0.1:8000/p/1?c=grey")
+    assert p is not None and (p.name, p.sku, p.brand) == ("Cardigan", "12185160", "Knitco")
+    assert p.price == 39.99 and p.image_urls == ["http://127.0.0.1:8000/img/grey.jpg"]
+    assert p.image_candidates[0] == {"url": "http://127.0.0.1:8000/img/grey.jpg",
+                                     "source": "jsonld", "variant": True}
+
+
+@pytest.mark.parametrize("offers,price", [
+    ({"@type": "AggregateOffer", "lowprice": "3499", "highprice": "4999",
+      "pricecurrency": "ARS"}, 3499.0),                                        # lower case
+    ({"@type": "Offer", "offers": [{"price": "79.00", "priceCurrency": "ARS"}]}, 79.0),
+    ({"priceSpecification": [{"price": "219.99", "priceType": "https://schema.org/ListPrice"},
+                             {"price": "110.00", "priceCurrency": "ARS"}]}, 110.0),
+    ([{"price": "62.95", "availability": "OutOfStock"}, {"price": "70.50", "availability":
+      "InStock"}, {"price": "80.50", "availability": "InStock"}], 70.5),         # sold-out size
+    ({"price": "0", "priceCurrency": "ARS"}, None),                           # on request
+])
+def test_offers_in_every_shape(offers: object, price: float | None) -> None:
+    p = extract_product(page(ld({"@type": "Product", "name": "Top", "offers": offers})), URL)
+    assert p is not None and p.price == price
+
+
+def test_template_placeholders_are_no_values() -> None:
+    body = ("<div itemscope itemtype='https://schema.org/Product'><h1 itemprop='name'>Bra</h1>"
+            "<span itemprop='brand'>$metabrand</span><span itemprop='sku'>{{ sku }}</span>"
+            "<div itemprop='offers' itemscope itemtype='https://schema.org/Offer'>"
+            "<meta itemprop='price' content='20.00'><meta itemprop='priceCurrency' content='EUR'>"
+            "</div></div>")
+    p = extract_product(page(body=body), URL)
+    assert p is not None and p.name == "Bra" and p.brand is None and p.sku is None
+
+
+def test_microdata_reads_only_visible_text() -> None:
+    body = ("<div itemscope itemtype='http://schema.org/Product'><h1 itemprop='name'>"
+            "<span class='g-hdn'>Details about&nbsp;</span>Graffiti Hoodie</h1>"
+            "<span itemprop='offers' itemscope itemtype='http://schema.org/Offer'>"
+            "<span itemprop='price' content='25.00'>EUR 25,00</span>"
+            "<meta itemprop='priceCurrency' content='EUR'></span></div>")
+    p = extract_product(page(body=body), URL)
+    assert p is not None and p.name == "Graffiti Hoodie" and p.price == 25.0
+
+
+def test_markup_price_shown_struck_through_gives_way_to_the_sale_price() -> None:
+    body = ("<div itemscope itemtype='http://schema.org/Product'><h1 itemprop='name'>Soma</h1>"
+            "<div itemprop='offers' itemscope itemtype='http://schema.org/Offer'>"
+            "<meta itemprop='price' content='219.99'><meta itemprop='priceCurrency' "
+            "content='EUR'></div><div class='price-block'><span class='original-price'>"
+            "EUR219.99</span><span class='current-price'>EUR110.00</span></div></div>")
+    p = extract_product(page(body=body), URL)
+    assert p is not None and p.price == 110.0 and p.sources["price"] == "fallback"
+
+
+@pytest.mark.parametrize("markup,expected", [
+    (ld({"@type": "Product", "name": "A", "offers": {"price": 5, "availability":
+                                                     "http://schema.org/OutOfStock"}}),
+     ("OutOfStock", "jsonld")),
+    (ld({"@type": "Product", "name": "A", "offers": {"price": 5, "availability": "SoldOut"}}),
+     ("OutOfStock", "jsonld")),
+    ("<meta property='og:type' content='product'><meta property='og:title' content='A'>"
+     "<meta property='product:availability' content='in stock'>", ("InStock", "opengraph")),
+    (ld({"@type": "Product", "name": "A", "offers": {"price": 5}}), ("InStock", "fallback")),
+    (ld({"@type": "Product", "name": "A"}), (None, None)),
+])
+def test_availability(markup: str, expected: tuple[str | None, str | None]) -> None:
+    p = extract_product(page(markup), URL)
+    assert p is not None and (p.availability, p.sources.get("availability")) == expected
+
+
+def test_extract_pages_and_the_extract_command(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    from garment.scrape.extract import PAGE_KEYS, extract_pages
+
+    product = tmp_path / "coat.html"
+    product.write_bytes(page(ld({"@type": "Product", "name": "Coat", "sku": "C-1",
+                                 "image": "/img/coat.jpg", "offers": {
+                                     "price": "99.50", "priceCurrency": "eur",
+                                     "availability": "https://schema.org/PreOrder"}})
+                             ).encode("utf-8"))
+    listing = tmp_path / "list.html"
+    listing.write_text(page(body="<h1>Coats</h1>"), encoding="utf-8")
+    rows = extract_pages([product, listing], url="https://shop.example/p/coat")
+    assert set(PAGE_KEYS) <= set(rows[0]) and rows[0]["product"] and not rows[1]["product"]
+    assert (rows[0]["name"], rows[0]["price"], rows[0]["currency"], rows[0]["availability"]) == \
+        ("Coat", 99.5, "EUR", "PreOrder")
+    assert rows[0]["image_url"] == "https://shop.example/img/coat.jpg"
+    assert rows[0]["sources"]["price"] == "jsonld"
+    result = cli("extract", str(product), str(listing), "--url", "https://shop.example/p/coat")
+    lines = [json.loads(line) for line in result.output.splitlines()]  # type: ignore[attr-defined]
+    assert [r["sku"] for r in lines] == ["C-1", None]
+    with pytest.raises(GarmentError, match="cannot read page .*missing.html"):
+        extract_pages([tmp_path / "missing.html"])
+
+
+def test_availability_is_stored_and_exported(tmp_path: Path) -> None:
+    import csv
+
+    from garment.export import export
+    from garment.store import Catalogue
+
+    p = extract_product(page(ld({"@type": "Product", "name": "Coat", "offers": {
+        "price": 10, "availability": "http://schema.org/OutOfStock"}})), URL)
+    assert p is not None
+    with Catalogue.open(tmp_path / "cat") as cat:
+        cat.save_product(p.as_dict(), None)
+    export(tmp_path / "cat", tmp_path / "out.csv")
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as f:
+        assert [r["availability"] for r in csv.DictReader(f)] == ["OutOfStock"]

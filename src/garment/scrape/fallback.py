@@ -57,7 +57,7 @@ BUY = re.compile(
     r"add\s+to\s+(cart|bag|basket|trolley)|buy\s+(it\s+)?now|in\s+den\s+(warenkorb|einkaufswagen)|"
     r"jetzt\s+kaufen|ajouter\s+au\s+panier|(a[ñn]adir|agregar)\s+al?\s+(la\s+)?(cesta|bolsa|carrito)|"
     r"adicionar\s+ao\s+carrinho|aggiungi\s+al\s+carrello|(toevoegen\s+aan|in)\s+(de\s+)?winkelwagen|"
-    r"dodaj\s+do\s+koszyka|kup\s+teraz|l[äa]gg\s+i\s+varukorgen|lis[äa][äa]\s+ostoskoriin|"
+    r"(dodaj\s+)?do\s+koszyka|kup\s+teraz|l[äa]gg\s+i\s+varukorgen|lis[äa][äa]\s+ostoskoriin|"
     r"(dodaj\s+)?[uv]\s+ko[šs]aric[uo]|do\s+ko[šs][íi]ku?|sepete\s+ekle|kos[áa]rba|"
     r"ad[ăa]ug[ăa]\s+[îi]n\s+co[șs]|в\s+корзину|купить|добави\s+в\s+количката|ielikt\s+groz[āa]|"
     r"i\s+krep[šs]el[īi]|加入購物車|加入购物车|立即購買|立即购买|カートに入れる|장바구니|구매하기|"
@@ -65,7 +65,7 @@ BUY = re.compile(
 SOLD_OUT = re.compile(r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|"
                       r"no\s+longer\s+available|ausverkauft|nicht\s+(mehr\s+)?verf[üu]gbar|"
                       r"derzeit\s+nicht\s+verf[üu]gbar|non\s+disponibile|[ée]puis[ée]|"
-                      r"rupture\s+de\s+stock|agotado|esaurito|uitverkocht|niedost[ęe]pny|"
+                      r"rupture\s+de\s+stock|agotado|esaurito|uitverkocht|"
                       r"нет\s+в\s+наличии)\b|품절|售完|缺貨|在庫切れ", re.I)
 MAX_BUY_BUTTONS = 3
 
@@ -94,7 +94,8 @@ def visible_copy(tree: Any) -> Any:
 
 
 def visible_text(el: Any) -> str:
-    """The text of ``el`` a buyer sees: no scripts, styles or hidden elements."""
+    """The text of ``el`` a buyer sees: no scripts, styles or hidden elements; a button
+    written as ``<input type=submit value=...>`` shows its value."""
     parts: list[str] = []
 
     def walk(node: Any, depth: int) -> None:
@@ -102,6 +103,8 @@ def visible_text(el: Any) -> str:
             return
         if node.tag in INVISIBLE_TAGS or is_hidden(node):
             return
+        if node.tag == "input" and (node.get("type") or "").lower() in ("submit", "button"):
+            parts.append(node.get("value") or "")
         parts.append(node.text or "")
         for child in node:
             walk(child, depth + 1)
@@ -236,6 +239,19 @@ def availability(text: str) -> str | None:
     return "OutOfStock" if SOLD_OUT.search(text) else None
 
 
+def _box_availability(h1: Any) -> str | None:
+    """The availability the product's own box shows: the smallest box around the name
+    with a buy button or a sold-out notice (a recommendation strip has its own)."""
+    if h1 is None:
+        return None
+    for box in list(h1.iterancestors())[:12]:
+        if box.tag == "body":
+            break
+        if found := availability(visible_text(box)):
+            return found
+    return None
+
+
 def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
     """(whether the page looks like one product's page, the fields it shows)."""
     body = tree.find("body")
@@ -255,7 +271,7 @@ def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
         out["sku"] = sku
     if plain:
         out["url_sku"] = plain
-    if avail := availability(text):
+    if avail := _box_availability(h1) or availability(text):
         out["availability"] = avail
     if images := dom_images(tree, url):
         out["image_urls"] = images

@@ -354,9 +354,9 @@ def _as_list(v: Any) -> list[Any]:
     return v if isinstance(v, list) else [] if v is None else [v]
 
 
-def _url_of(node: dict[str, Any]) -> str:
+def _url_of(node: dict[str, Any], base: str) -> str:
     u = get(node, "url")
-    return u.split("#")[0] if isinstance(u, str) else ""
+    return urljoin(base, u.strip()).split("#")[0] if isinstance(u, str) else ""
 
 
 def _reference(family: list[dict[str, Any]], chosen: dict[str, Any]) -> str | None:
@@ -396,7 +396,8 @@ def pick_product(nodes: list[dict[str, Any]], urls: set[str]) -> dict[str, Any] 
     pool = products + variants
     if not pool:
         return None
-    shown = next((n for n in pool if _url_of(n) in urls), None)
+    base = min(urls) if urls else ""
+    shown = next((n for n in pool if _url_of(n, base) in urls), None)
     names = {value(n, "name") for n in products} - {None}
     family = (len(products) == 1 or len(groups) == 1 or len(names) <= 1 or
               len({value(n, "productGroupID", "inProductGroupWithID") for n in pool}) == 1

@@ -1,0 +1,112 @@
+"""Generic extraction of pages without product markup (pages written here)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from garment.scrape.extract import extract_product, parse_html
+from garment.scrape.fallback import availability, url_ids, visible_text
+
+URL = "https://shop.example/dp/B0ABC12345"
+
+
+def shop_page(main: str, extra: str = "") -> str:
+    return (f"<html><head><title>Shop</title></head><body><header><img src='/logo.png' "
+            f"alt='logo'><span class='price'>€0.00</span> basket</header><main>{main}</main>"
+            f"{extra}<footer>© Shop</footer></body></html>")
+
+
+PRODUCT = ("<div id='product'><h1><span class='sr-only'>Product: </span>Rolling Duffle Bag</h1>"
+           "<div class='price-box'><span class='old-price'>€99.00</span>"
+           "<span class='price'>€87.11</span><span class='unit-price'>€8.71 / kg</span></div>"
+           "<button>Add to Cart</button><table><tr><th>Item number</th><td>DB-3604</td></tr>"
+           "</table><img src='/img/bag-1200.jpg' width='1200' height='1200'></div>")
+STRIP = ("<section class='recommended'>" + "".join(
+    f"<div><span class='price'>€{i}9.99</span><button>Add to cart</button></div>"
+    for i in range(2)) + "</section>")
+
+
+def test_product_page_without_markup() -> None:
+    p = extract_product(shop_page(PRODUCT, STRIP), URL)
+    assert p is not None and p.extractor == "fallback"
+    assert (p.name, p.price, p.currency, p.sku, p.availability) == (
+        "Rolling Duffle Bag", 87.11, "EUR", "DB-3604", "InStock")
+    assert p.image_urls == ["https://shop.example/img/bag-1200.jpg"]
+    assert {p.sources[f] for f in ("name", "price", "sku", "availability")} == {"fallback"}
+    assert p.sources["image_urls"] == "dom"
+
+
+def test_price_nearest_the_name_wins_over_an_earlier_strip() -> None:
+    p = extract_product(shop_page(STRIP + PRODUCT), URL)
+    assert p is not None and p.price == 87.11
+
+
+def test_a_listing_is_no_product() -> None:
+    tiles = "".join(f"<div><a href='/p/{i}'>Bag {i}</a><span class='price'>€{i}0.00</span>"
+                    f"<button>Add to cart</button></div>" for i in range(1, 9))
+    assert extract_product(shop_page(f"<h1>Bags</h1>{tiles}"), "https://shop.example/c/bags") \
+        is None
+
+
+def test_sold_out_page_gives_no_borrowed_price() -> None:
+    main = ("<h1>Potato Chips</h1><div id='availability'>Currently unavailable.</div>"
+            "<div>ASIN : B0ABC12345</div>")
+    p = extract_product(shop_page(main, STRIP), URL)
+    assert p is not None and p.availability == "OutOfStock" and p.price is None
+    assert p.sku == "B0ABC12345"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Size M Add to basket", "InStock"), ("Sold out", "OutOfStock"),
+    ("In den Warenkorb", "InStock"), ("Ausverkauft", "OutOfStock"),
+    ("Some sizes sold out. Add to bag", "InStock"), ("Welcome", None),
+])
+def test_availability_words(text: str, expected: str | None) -> None:
+    assert availability(text) == expected
+
+
+def test_labelled_reference_wins_over_markup_ids() -> None:
+    ld = json.dumps({"@type": "Product", "name": "Chelsea Boot", "sku": "238887908",
+                     "offers": {"price": "136.00", "priceCurrency": "GBP"}})
+    body = ("<h1>Chelsea Boot</h1><dl><dt>Product Code</dt><dd>- 39139301</dd></dl>")
+    p = extract_product(f"<html><head><script type='application/ld+json'>{ld}</script></head>"
+                        f"<body>{body}</body></html>", "https://shop.example/boot/p5095418")
+    assert p is not None and p.sku == "39139301" and p.sources["sku"] == "fallback"
+
+
+def test_the_url_id_as_the_page_writes_it() -> None:
+    ld = json.dumps([{"@type": "Product", "name": "Boots", "sku": f"84518927-040-{s}",
+                      "offers": {"price": "69.95"}} for s in (36, 37)])
+    body = "<h1>Boots</h1><p>Black - 1002/710</p>"
+    p = extract_product(f"<html><head><script type='application/ld+json'>{ld}</script></head>"
+                        f"<body>{body}</body></html>",
+                        "https://shop.example/en/boots-p11002710.html?v1=84518927")
+    assert p is not None and p.sku == "1002/710"
+
+
+def test_the_url_id_the_page_shows() -> None:
+    body = "<h1>Calculator</h1><p>Ad # 36029524 · $15</p><button>Buy now</button>"
+    og = ("<meta property='og:type' content='product'>"
+          "<meta property='og:title' content='Calculator'>")
+    p = extract_product(f"<html><head>{og}</head><body>{body}</body></html>",
+                        "https://ads.example/classified-ad/Calculator_36029524")
+    assert p is not None and p.sku == "36029524" and p.sources["sku"] == "url"
+    # An id the page never shows is not taken from the URL.
+    p = extract_product(f"<html><head>{og}</head><body><h1>Calculator</h1></body></html>",
+                        "https://ads.example/classified-ad/Calculator_36029524")
+    assert p is not None and p.sku is None
+
+
+def test_url_ids() -> None:
+    assert url_ids("https://s.example/dp/B07FW264WL") == ["B07FW264WL"]
+    assert url_ids("https://s.example/store/122725?pid=260591") == ["260591", "122725"]
+    assert url_ids("https://s.example/women/dresses/") == []
+
+
+def test_visible_text_skips_scripts_and_hidden_helpers() -> None:
+    tree = parse_html("<div>A<script>var x='B'</script><span class='visually-hidden'>C</span>"
+                      "<span style='display:none'>D</span><span aria-hidden='true'>E</span>"
+                      "<span class='hidden-xs'>F</span></div>")
+    assert visible_text(tree) == "A E F"
