@@ -268,8 +268,18 @@ class Catalogue:
             if version in done:
                 continue
             # SQLite DDL is transactional: the tables and the version row commit together.
-            self.conn.executescript(f"BEGIN;\n{sql}\nINSERT INTO schema_migrations "
-                                    f"VALUES ({version}, '{name}', '{_now()}');\nCOMMIT;")
+            try:
+                self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO "
+                                        f"schema_migrations VALUES ({version}, '{name}', "
+                                        f"'{_now()}');\nCOMMIT;")
+            except sqlite3.OperationalError:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                # Another process opening the same catalogue migrated it meanwhile.
+                if self.conn.execute("SELECT 1 FROM schema_migrations WHERE version=?",
+                                     (version,)).fetchone() is None:
+                    raise
+                continue
             applied.append(version)
         return applied
 
