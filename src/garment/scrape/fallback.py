@@ -64,7 +64,8 @@ BUY = re.compile(
     r"أضف\s+إلى\s+(السلة|الحقيبة)", re.I)
 SOLD_OUT = re.compile(r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|"
                       r"no\s+longer\s+available|ausverkauft|nicht\s+(mehr\s+)?verf[üu]gbar|"
-                      r"derzeit\s+nicht\s+verf[üu]gbar|non\s+disponibile|[ée]puis[ée]|"
+                      r"derzeit\s+nicht\s+verf[üu]gbar|non\s+disponibile|(actuellement\s+)?indisponible|"
+                      r"[ée]puis[ée]|"
                       r"rupture\s+de\s+stock|agotado|esaurito|uitverkocht|"
                       r"нет\s+в\s+наличии)\b|품절|售完|缺貨|在庫切れ", re.I)
 MAX_BUY_BUTTONS = 3
@@ -118,11 +119,16 @@ def _in_furniture(el: Any) -> bool:
     return any(isinstance(a.tag, str) and a.tag in FURNITURE_TAGS for a in el.iterancestors())
 
 
-def _name(tree: Any) -> str | None:
+def _title(tree: Any) -> tuple[Any, str | None]:
+    """The page's title element and text: the first shown ``<h1>`` with text outside
+    header, nav and footer (a hidden dialog's heading is not it)."""
     for h1 in tree.iter("h1"):
-        if not _in_furniture(h1) and (name := visible_text(h1)):
-            return name
-    return None
+        if _in_furniture(h1) or any(is_hidden(a) for a in h1.iterancestors()
+                                    if isinstance(a.tag, str)):
+            continue
+        if name := visible_text(h1):
+            return h1, name
+    return None, None
 
 
 def _price_kind(el: Any) -> str:
@@ -257,8 +263,8 @@ def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
     body = tree.find("body")
     text = visible_text(body if body is not None else tree)
     out: dict[str, Any] = {}
-    h1 = next((h for h in tree.iter("h1") if not _in_furniture(h)), None)
-    if name := _name(tree):
+    h1, name = _title(tree)
+    if name:
         out["name"] = name
     current, was = prices(tree, h1)
     if current:
@@ -277,9 +283,10 @@ def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
         out["image_urls"] = images
     buttons = len(BUY.findall(text))
     # One product's page: a name, and a price with one buy button (a listing shows
-    # many), or a labelled reference with a price or a buy button.
+    # many), or a labelled reference with a price, a buy button or a sold-out notice.
     is_product = bool(name and ("price" in out and 0 < buttons <= MAX_BUY_BUTTONS or
-                                "sku" in out and ("price" in out or buttons)))
+                                "sku" in out and ("price" in out or buttons or
+                                                  out.get("availability") == "OutOfStock")))
     return is_product, out
 
 
