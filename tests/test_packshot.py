@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 
 from garment.convert import ConversionError, packshot_score
 from garment.scrape.extract import parse_html
-from garment.scrape.images import picture_key, rank_pictures
-from garment.scrape.spider import og_url, page_pictures
+from garment.scrape.images import img_hints, picture_key, rank_pictures
+from garment.scrape.spider import page_pictures
 
 
 def packshot(size: tuple[int, int] = (300, 400)) -> Image.Image:
@@ -121,11 +121,8 @@ def test_an_image_service_prefix_and_the_plain_file_are_one_picture() -> None:
     assert pics[0].renditions == [plain, served] and pics[0].sources == ["gallery", "og"]
 
 
-def test_page_pictures_reads_og_as_written_and_drops_furniture() -> None:
-    assert og_url("lp2.cdn.example/img?set=a", "https://www.shop.example/fr/p/1") == \
-        "https://lp2.cdn.example/img?set=a"
-    assert og_url("/img/a.jpg", "https://shop.example/p/1") == "https://shop.example/img/a.jpg"
-    html = ("<html><head><meta name='og:image' content='cdn.example.com/main.jpg'>"
+def test_page_pictures_adds_the_og_image_and_drops_furniture() -> None:
+    html = ("<html><head><meta name='og:image' content='https://cdn.example.com/main.jpg'>"
             "<meta property='og:image' content='https://shop.example/favicon-192.png'></head>"
             "<body></body></html>")
     product = {"image_urls": ["https://cdn.example.com/other.jpg"],
@@ -133,6 +130,24 @@ def test_page_pictures_reads_og_as_written_and_drops_furniture() -> None:
     pics = page_pictures(product, parse_html(html), html, "https://shop.example/p/1", 10_000)
     assert [p.url for p in pics] == ["https://cdn.example.com/main.jpg",
                                      "https://cdn.example.com/other.jpg"]
+
+
+def test_how_the_page_shows_a_picture_counts() -> None:
+    cdn = "https://cdn.example/i"
+    html = ("<html><body><ul class='thumbs'>" + "".join(
+        f"<li><img src='{cdn}/t{i}._40_.jpg'></li>" for i in range(4)) + "</ul>"
+        f"<div id='main'><img src='{cdn}/main_500.jpg' alt='Leather boot by Acme' "
+        f"data-old-hires='{cdn}/main_1500.jpg'></div></body></html>")
+    tree = parse_html(html)
+    hints = img_hints(tree, "https://shop.example/p/1", "Leather boot")
+    assert hints[picture_key(f"{cdn}/main_1500.jpg")] == {"shown", "zoom", "alt_name"}
+    assert hints[picture_key(f"{cdn}/t0._40_.jpg")] == {"thumbnail"}
+    cands = [{"url": f"{cdn}/t{i}._40_.jpg", "source": "gallery"} for i in range(4)]
+    cands.insert(3, {"url": f"{cdn}/main_1500.jpg", "source": "gallery"})
+    pics = rank_pictures(cands, hints=hints)
+    assert pics[0].url == f"{cdn}/main_1500.jpg"
+    assert any("zoomed" in r for r in pics[0].reasons)
+    assert any("thumbnail" in r for r in pics[-1].reasons)
 
 
 # -- the crawl's choice -------------------------------------------------------------------

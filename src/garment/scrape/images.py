@@ -65,7 +65,13 @@ WORN_WORDS = re.compile(r"(?<![a-z0-9])(models?|worn|on[-_]?model|lifestyle|outf
 #: Evidence weights (points) a picture's markup earns; the content score
 #: (``garment.convert.packshot_score``, 0..1) adds up to ``CONTENT_WEIGHT`` more.
 EVIDENCE = {"og": 3.0, "packshot_word": 4.0, "worn_word": -3.0, "shown_variant": 2.0,
-            "product_markup": 1.0, "more_sources": 1.0, "first": 0.5, "small": -1.0}
+            "product_markup": 1.0, "more_sources": 1.0, "first": 0.5, "small": -1.0,
+            "zoom": 1.0, "alt_name": 1.0, "thumbnail": -1.5}
+#: <img> attributes that offer a photo at a larger size (a zoomable main photo).
+ZOOM_ATTRS = frozenset({"data-zoom-image", "data-zoom", "data-large", "data-large-image",
+                        "data-old-hires", "data-hires", "data-full", "data-fullsize"})
+#: Markup (class, id) of an <img> or its near ancestors that shows it as a thumbnail.
+THUMB_MARK = re.compile(r"thumb|swatch|carousel-nav|mini(?![a-z])", re.I)
 CONTENT_WEIGHT = 4.0
 #: Markup layers that describe the product itself (their images are its photos).
 PRODUCT_SOURCES = frozenset({"jsonld", "microdata", "rdfa", "profile", "feed", "sitemap"})
@@ -120,9 +126,38 @@ def _page_renditions(page: str, keys: set[Any], base_scheme: str) -> dict[Any, l
     return found
 
 
+def img_hints(tree: Any, page_url: str, name: str | None = None) -> dict[Any, set[str]]:
+    """How the page shows each picture (``picture_key`` -> hints), read off its <img>
+    elements: "zoom" (offered larger: a zoom attribute), "alt_name" (its alt text names
+    the product ``name``), "thumbnail" (in thumbnail markup) or "shown" (elsewhere)."""
+    from urllib.parse import urljoin
+
+    words = set(re.findall(r"\w{3,}", (name or "").lower()))
+    hints: dict[Any, set[str]] = {}
+    for img in tree.iter("img"):
+        urls = [v for k, v in img.attrib.items() if k in ZOOM_ATTRS or k in (
+            "src", "data-src", "data-original") and v]
+        urls += [m.group(1) for k in ("srcset", "data-srcset")
+                 for m in SRCSET_ITEM.finditer(img.get(k) or "")]
+        marks = " ".join(a.get(k) or "" for a in [img, *list(img.iterancestors())[:3]]
+                         if isinstance(a.tag, str) for k in ("class", "id"))
+        flags = {"thumbnail" if THUMB_MARK.search(marks) else "shown"}
+        if ZOOM_ATTRS & set(img.attrib):
+            flags.add("zoom")
+        alt = set(re.findall(r"\w{3,}", (img.get("alt") or "").lower()))
+        if words and len(words & alt) >= max(1, len(words) // 2):
+            flags.add("alt_name")
+        for u in urls:
+            u = u.strip()
+            if u and not u.startswith("data:"):
+                hints.setdefault(picture_key(urljoin(page_url, u)), set()).update(flags)
+    return hints
+
+
 def rank_pictures(candidates: list[dict[str, Any]], og_images: list[str] | None = None,
                   page: str | None = None, page_url: str = "",
-                  max_px: int = MAX_RENDITION_PX) -> list[Picture]:
+                  max_px: int = MAX_RENDITION_PX,
+                  hints: dict[Any, set[str]] | None = None) -> list[Picture]:
     """The product's candidate pictures, best evidence first.
 
     ``candidates`` are ``{"url", "source", "variant"}`` dicts in page order (extraction's
@@ -133,7 +168,9 @@ def rank_pictures(candidates: list[dict[str, Any]], og_images: list[str] | None 
     renditions named anywhere in the page: a picture is tried at its largest rendition
     within ``max_px`` first. Evidence: the page's og:image (``og_images``), packshot words
     in the URL, the variant the page shows, product markup, several layers naming it,
-    first in page order; worn/styled words count against it. Ties keep page order.
+    first in page order, how the page shows it (``hints``, from ``img_hints``: offered
+    zoomed, its alt text naming the product); worn/styled words and a picture shown only
+    as a thumbnail count against it. Ties keep page order.
     """
     og_keys = {picture_key(u) for u in og_images or []}
     pictures: dict[Any, Picture] = {}
@@ -157,12 +194,12 @@ def rank_pictures(candidates: list[dict[str, Any]], og_images: list[str] | None 
     ranked = []
     for i, (key, pic) in enumerate(pictures.items()):
         pic.renditions = sorted(pic.renditions, key=lambda u: _size_rank(u, max_px))
-        _score_markup(pic, i, key in og_keys)
+        _score_markup(pic, i, key in og_keys, (hints or {}).get(key, set()))
         ranked.append((-pic.evidence, i, pic))
     return [pic for _, _, pic in sorted(ranked, key=lambda t: t[:2])]
 
 
-def _score_markup(pic: Picture, position: int, is_og: bool) -> None:
+def _score_markup(pic: Picture, position: int, is_og: bool, shown: set[str]) -> None:
     """Add ``pic``'s markup evidence (points and reasons)."""
     points: list[tuple[str, str]] = []
     if is_og or "og" in pic.sources or "opengraph" in pic.sources:
@@ -180,6 +217,12 @@ def _score_markup(pic: Picture, position: int, is_og: bool) -> None:
         points.append(("more_sources", f"named by {len(pic.sources)} layers"))
     if position == 0:
         points.append(("first", "first in page order"))
+    if "zoom" in shown:
+        points.append(("zoom", "the page offers it zoomed"))
+    if "alt_name" in shown:
+        points.append(("alt_name", "its alt text names the product"))
+    if "thumbnail" in shown and "shown" not in shown:
+        points.append(("thumbnail", "shown only as a thumbnail"))
     for name, why in points:
         pic.evidence += EVIDENCE[name]
         pic.reasons.append(f"{why} ({EVIDENCE[name]:+g})")

@@ -100,8 +100,8 @@ class PackshotPipeline:
             row, body, check = await self.download(pic)
             if check is None or check.status != "ok":
                 judged.append({"url": row.get("url"), "status": row.get("status")})
-                if best is None and row.get("status") not in TRY_NEXT:
-                    break
+                if best is None and row.get("status") not in TRY_NEXT | {"failed"}:
+                    break  # robots.txt or noai said no: not another picture either
                 continue
             content, why = await maybe_deferred_to_future(deferToThread(_content, body))
             small = check.short_side < GOOD_IMAGE_PX

@@ -35,7 +35,7 @@ from garment.scrape.extract import (
     pagination_urls,
     parse_html,
 )
-from garment.scrape.images import Picture, forbids_ai, rank_pictures
+from garment.scrape.images import Picture, forbids_ai, img_hints, rank_pictures
 from garment.scrape.limits import Limits, LinkFilter, page_origin, scope_origins
 from garment.scrape.polite import OutOfScope
 from garment.scrape.profile import SiteProfile, load_profile
@@ -74,19 +74,6 @@ class Counters:
     rendered: int = 0                       # pages asked of the browser
     images: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
-
-
-#: A URL that starts with a host name but no scheme or slashes ("cdn.shop.com/a.jpg").
-BARE_HOST = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}(:\d+)?/", re.I)
-
-
-def og_url(value: str, page_url: str) -> str:
-    """An og:image value made absolute; one that starts with a host name is on that host
-    (a relative path never starts with a dotted name and a slash in practice)."""
-    value = value.strip()
-    if BARE_HOST.match(value):
-        return f"{urlsplit(page_url).scheme or 'https'}://{value}"
-    return urljoin(page_url, value)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -128,9 +115,9 @@ def page_pictures(product: dict[str, Any], tree: Any, page: str, url: str,
                   max_px: int, extra: list[dict[str, Any]] | None = None) -> list[Picture]:
     """A product's candidate packshots ranked by markup evidence: extraction's
     ``image_candidates`` when it gives them (else ``image_urls``, in order), the page's
-    og:image, the page's other renditions of each picture."""
+    og:image, the page's other renditions of each picture, how its <img> shows each."""
     source = (product.get("sources") or {}).get("image_urls", "markup")
-    og = [og_url(v, url) for v in tree.xpath(
+    og = [urljoin(url, v.strip()) for v in tree.xpath(
         "//meta[@property='og:image' or @property='og:image:url' or "
         "@property='og:image:secure_url' or @name='og:image']/@content")]
     og = [u for u in og if u.startswith("http") and not JUNK_IMAGE.search(u)]
@@ -139,9 +126,11 @@ def page_pictures(product: dict[str, Any], tree: Any, page: str, url: str,
                   and not JUNK_IMAGE.search(str(c["url"])) and c.get("source") != "og"]
     if not candidates:
         candidates = [{"url": u, "source": source} for u in product.get("image_urls") or []]
-    # The page's og:image, read here as written (a host without a scheme included).
+    # The page's og:image, resolved as a browser would (a host name without a scheme is
+    # a relative path: such an og:image fails, and the next picture is tried).
     candidates += [{"url": u, "source": "og"} for u in og] + list(extra or [])
-    return rank_pictures(candidates, og, page, url, max_px)
+    hints = img_hints(tree, url, product.get("name"))
+    return rank_pictures(candidates, og, page, url, max_px, hints)
 
 
 class ShopSpider(Spider):
