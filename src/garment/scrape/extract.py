@@ -267,6 +267,8 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
     canonical = declared or url.split("#")[0]
     urls = {url.split("#")[0], canonical}
     layers, crumbs = _layers(text, tree, url, urls, profile)
+    if not any(is_prod for _, is_prod, _ in layers) and tree.find(".//h1") is None:
+        return None  # the generic reader needs a title: a listing or page without one is no product
     layers.append(("fallback", *fallback.extract(tree, url)))
     extractor = next((name for name, is_prod, _ in layers if is_prod), None)
     if extractor is None:
