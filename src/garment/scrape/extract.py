@@ -25,6 +25,7 @@ from garment.errors import GarmentError
 from garment.scrape import fallback, schemaorg
 from garment.scrape.images import MAX_RENDITION_PX, largest_first
 from garment.scrape.profile import SiteProfile, load_profile
+from garment.scrape.variants import pick_product
 
 LAYERS = ("jsonld", "microdata", "rdfa", "opengraph", "profile")
 FIELDS = ("sku", "name", "brand", "price", "currency", "availability", "category",
@@ -238,7 +239,7 @@ def _layers(text: str, tree: Any, url: str, urls: set[str], profile: SiteProfile
     for name, nodes in (("jsonld", _jsonld_nodes(tree)),
                         ("microdata", _microdata_nodes(text, tree, url)),
                         ("rdfa", _rdfa_nodes(text, url))):
-        node = schemaorg.pick_product(nodes, urls)
+        node = pick_product(nodes, urls)
         fields = schemaorg.product_fields(node, url) if node else {}
         if node and node.get(schemaorg.SHOWN_VARIANT):
             fields["variant"] = True
