@@ -142,6 +142,8 @@ def _print_stats(stats: dict[str, Any], out: Path) -> None:
         table.add_row(f"images {status}", str(n))
     for reason, n in sorted(stats["errors"].items()):
         table.add_row(f"errors {reason}", str(n))
+    if stats.get("crawler_peak_mb"):
+        table.add_row("crawler peak memory", f"{stats['crawler_peak_mb']:.0f} MB")
     Console().print(table)
     typer.echo(f"catalogue: {out / 'catalogue.sqlite'} (log: {out / 'crawl.log'})")
 

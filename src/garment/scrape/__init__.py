@@ -169,6 +169,7 @@ class CrawlStats:
     elapsed_s: float = 0.0
     finish_reason: str = ""
     problem: str = ""                       # why nothing was stored (one line), else ""
+    crawler_peak_mb: float = 0.0            # the crawler process's peak memory (RSS), MB
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CrawlStats:
@@ -354,7 +355,9 @@ def crawl(config: CrawlConfig, progress: Progress | None = None) -> CrawlStats:
         child = _Child(proc, progress)
         try:
             child.follow()
-            rc = proc.wait()
+            # wait4, not Popen.wait: the child's own resource usage (its peak memory) with it.
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = rc = os.waitstatus_to_exitcode(status)
         except BaseException as exc:
             interrupted = isinstance(exc, (KeyboardInterrupt, _Terminated))
             signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
@@ -370,7 +373,9 @@ def crawl(config: CrawlConfig, progress: Progress | None = None) -> CrawlStats:
         last = tail[-1] if tail else "no output"
         raise GarmentError(f"crawl of {', '.join(config.start_urls)} failed (exit {rc}): "
                            f"{last[:300]}; the full log is {log_path}")
-    return CrawlStats.from_dict(child.stats)
+    stats = CrawlStats.from_dict(child.stats)
+    stats.crawler_peak_mb = round(usage.ru_maxrss / 1024, 1)  # KiB on Linux
+    return stats
 
 
 def _interrupted_stats(config: CrawlConfig, child: _Child) -> CrawlStats:
