@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from garment.shop import SHOP_CATEGORIES, ShopConfig, start_shop
-from garment.shop_catalogue import BLIND_DEPARTMENTS, slug
+from garment.shop.catalogue import BLIND_DEPARTMENTS, slug
 
 
 def _get(url: str) -> str | None:

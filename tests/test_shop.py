@@ -27,8 +27,8 @@ from garment.shop import (
     category_label,
     start_shop,
 )
-from garment.shop_catalogue import BLIND_DEPARTMENTS, blind_department
-from garment.shop_pages import DISALLOWED
+from garment.shop.catalogue import BLIND_DEPARTMENTS, blind_department
+from garment.shop.pages import DISALLOWED
 
 
 def fetch(url: str, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:

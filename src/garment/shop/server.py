@@ -1,4 +1,4 @@
-"""Shop: a local demo fashion shop served over HTTP, for crawling, tests and benchmarks.
+"""Shop server: the demo shop served over HTTP, for crawling, tests and benchmarks.
 
 Pages are served on ``http://HOST:PORT/`` and images on a second host name,
 ``http://IMAGE_HOST:PORT/img/...`` (the same server; only the Host differs), as shops serve
@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from garment.errors import GarmentError
-from garment.shop_catalogue import (
+from garment.shop.catalogue import (
     CLASS_CATEGORIES,
     IMAGE_SUFFIXES,
     SCRIPT_NAME,
@@ -36,7 +36,7 @@ from garment.shop_catalogue import (
     fmnist_products,
     folder_products,
 )
-from garment.shop_pages import SHOP_NAME, Pages, Response
+from garment.shop.pages import SHOP_NAME, Pages, Response
 
 __all__ = ["CLASS_CATEGORIES", "SCRIPT_NAME", "SHOP_CATEGORIES", "Hit", "Product", "Shop",
            "ShopConfig", "category_label", "start_shop"]
@@ -64,7 +64,7 @@ class ShopConfig:
     seed: int = 0  # catalogue, colours and faults all follow from it
     markup: str = "jsonld"  # product-page structured data: jsonld, microdata, opengraph or mixed
     # Pages name no class: only the name, description and a coarse department (women, men,
-    # footwear, accessories); see shop_catalogue.blind_products. The products keep the truth.
+    # footwear, accessories); see catalogue.blind_products. The products keep the truth.
     blind: bool = False
     data_dir: Path | None = None  # Fashion-MNIST folder; None: the usual places (garment.data)
     image_cache: int = 1024  # rendered images kept in memory (~20 KB each)
@@ -153,7 +153,7 @@ class Shop:
 
     def _render(self, path: str) -> bytes | None:
         """Bytes of the image at ``path`` ('/img/...'), or None when there is none."""
-        from garment import shop_render
+        from garment.shop import render as shop_render
 
         if path.startswith("/img/site/"):
             if self._site is None:

@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape as xml_escape
 from jinja2 import DictLoader, Environment
 from markupsafe import Markup
 
-from garment.shop_catalogue import (
+from garment.shop.catalogue import (
     BLIND_DEPARTMENTS,
     DEPARTMENTS,
     SHOP_CATEGORIES,
