@@ -28,10 +28,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def onnx_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Keep ONNX exports out of the user's cache."""
-    import garment.classify
+    import garment.classify.engine
 
     cache = tmp_path / "onnx-cache"
-    monkeypatch.setattr(garment.classify, "CACHE_DIR", cache)
+    monkeypatch.setattr(garment.classify.engine, "CACHE_DIR", cache)
     return cache
 
 

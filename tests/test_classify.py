@@ -274,10 +274,10 @@ def test_onnx_cache_is_the_users_own_private_folder(
 ) -> None:
     import stat
 
-    import garment.classify
+    import garment.classify.engine
     from garment.cache import user_cache_dir
 
-    monkeypatch.setattr(garment.classify, "CACHE_DIR", None)  # the default: read at each export
+    monkeypatch.setattr(garment.classify.engine, "CACHE_DIR", None)  # the default: read at each export
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     shared = tmp_path / "xdg" / "garment"
     shared.mkdir(parents=True)

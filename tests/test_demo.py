@@ -30,12 +30,12 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
     """`garment demo --products 60` run once through the CLI: (folder, output, seconds)."""
     from typer.testing import CliRunner
 
-    import garment.classify
+    import garment.classify.engine
     from garment.cli import app
 
     out = tmp_path_factory.mktemp("demo") / "demo-out"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(garment.classify, "CACHE_DIR", tmp_path_factory.mktemp("onnx"))
+        mp.setattr(garment.classify.engine, "CACHE_DIR", tmp_path_factory.mktemp("onnx"))
         started = time.monotonic()
         result = CliRunner().invoke(app, ["demo", "--out", str(out), "--products",
                                           str(N_PRODUCTS)], catch_exceptions=False)

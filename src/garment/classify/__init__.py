@@ -9,26 +9,19 @@ row with ``status="error"``, never an exception.
 Each worker runs the whole chain (decode, convert, network) with one inference thread: no
 arrays cross processes and the cores never wait on each other.
 
-The model runs as an ONNX export of ``InferenceHead`` (test-time views and the in-scope score
-in one graph), cached outside the package in the user's ``$XDG_CACHE_HOME/garment/onnx``
-(default ``~/.cache/garment/onnx``, mode 0700), keyed by the weights' SHA-256 and the card's
-"other" settings, and checked against them and its own SHA-256 before each use (``garment.cache``:
-a stale or planted graph is exported again, never run). OpenVINO runs it (in bf16 on CPUs
-with native bf16, where that halves the network's time), else ONNX Runtime, else the same
-head runs in eager PyTorch.
+The model, its ONNX export and the runtimes that run it are in ``garment.classify.engine``
+(re-exported here); labelling a catalogue's packshots is ``garment.classify.catalogue``.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import importlib.util
 import json
 import logging
 import math
 import multiprocessing as mp
 import os
-import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -40,8 +33,32 @@ from typing import Any, TextIO
 import numpy as np
 
 from garment import OTHER, OTHER_INDEX
-from garment.cache import cached, private_dir, sha256_file, user_cache_dir
-from garment.errors import GarmentError, ModelFileError
+from garment.classify.engine import (
+    DEFAULT_MODEL_DIR,
+    HEAD_VERSION,
+    META_FILE,
+    ONNX_FILE,
+    ONNX_OPSET,
+    OPENVINO_BATCH,
+    RUNTIME_MODULES,
+    WEIGHTS_FILE,
+    Engine,
+    EngineSpec,
+    ModelInfo,
+    describe_backend,
+    export_onnx,
+    openvino_precision,
+    write_model_onnx,
+)
+from garment.errors import GarmentError
+
+__all__ = [
+    "BACKENDS", "COLUMNS", "DEFAULT_MODEL_DIR", "FORMATS", "HEAD_VERSION", "IMAGE_SUFFIXES", "IN_PROCESS_BELOW",
+    "META_FILE", "ONNX_FILE", "ONNX_OPSET", "OPENVINO_BATCH", "RUNTIME_MODULES", "WEIGHTS_FILE",
+    "Classifier", "ClassifyConfig", "Engine", "EngineSpec", "ModelInfo", "Prediction", "Summary",
+    "classify", "cpu_count", "describe_backend", "export_onnx", "iter_images", "openvino_precision",
+    "write_model_onnx", "write_predictions",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +68,11 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".
 COLUMNS = ("path", "label", "label_index", "confidence", "top3", "status", "error")
 FORMATS = ("csv", "jsonl")
 BACKENDS = ("auto", "openvino", "onnx", "torch")
-ONNX_OPSET = 17
-#: Bumped when InferenceHead's graph changes, so cached exports are redone.
-HEAD_VERSION = 2
-#: Where ONNX exports are cached; None: ``garment.cache.user_cache_dir() / "onnx"``, read at
-#: each export (so $XDG_CACHE_HOME counts).
-CACHE_DIR: Path | None = None
 #: With ``workers=0`` (automatic), fewer images than this are classified in-process:
 #: starting worker processes (about 0.4 s: a fork server, then OpenVINO in each) costs more
 #: than a second core saves below about 700 photos (measured: 564 photos 0.72 s in-process
 #: against 0.81-0.99 s with two workers; 1,000 photos 1.20-1.33 s against 0.97-0.99 s).
 IN_PROCESS_BELOW = 700
-#: Images per OpenVINO inference: one static shape, compiled once (no per-shape work for a
-#: run's last, shorter chunk), small enough that a batch's activations stay in a core's cache
-#: (measured: 32 images a call run the network ~15% faster than 256).
-OPENVINO_BATCH = 32
-#: The module each backend runs on.
-RUNTIME_MODULES = {"openvino": "openvino", "onnx": "onnxruntime", "torch": "torch"}
 
 
 @dataclass
@@ -178,217 +183,7 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-# --------------------------------------------------------------------------- model folder
-
-#: File names of a model folder (as garment.models writes them; repeated here so that
-#: classifying with a cached ONNX export never imports PyTorch, ~1 s of start-up).
-WEIGHTS_FILE = "model.safetensors"
-META_FILE = "model.json"
-DEFAULT_MODEL_DIR = Path(__file__).parent / "weights" / "default"
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What classification reads from a model folder's card (``model.json``)."""
-
-    folder: Path
-    arch: str
-    arch_args: dict[str, Any]
-    classes: list[str]
-    recipe: dict[str, Any]
-    other: dict[str, Any]
-
-    @classmethod
-    def read(cls, folder: str | Path | None) -> ModelInfo:
-        folder = Path(folder) if folder else DEFAULT_MODEL_DIR
-        meta, weights = folder / META_FILE, folder / WEIGHTS_FILE
-        if not meta.is_file() or not weights.is_file():
-            missing = META_FILE if not meta.is_file() else WEIGHTS_FILE
-            raise ModelFileError(f"{folder}: no {missing}; pass a folder written by `garment train`")
-        try:
-            card = json.loads(meta.read_text())
-            return cls(folder, card["arch"], dict(card.get("arch_args") or {}),
-                       list(card["classes"]), dict(card.get("recipe") or {}),
-                       dict(card.get("other") or {}))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ModelFileError(f"{meta}: not a valid model card ({exc}); retrain or re-export it") from exc
-
-
-# --------------------------------------------------------------------------- engines
-
-
-@dataclass(frozen=True)
-class EngineSpec:
-    """Everything a worker process needs to rebuild the model: plain, picklable data."""
-
-    kind: str  # "openvino" | "onnx" | "torch"
-    model_dir: str | None
-    onnx_path: str | None
-    recipe: dict[str, Any]
-    threads: int = 1
-
-
-class Engine:
-    """Runs the inference head on (N, V, 28, 28) uint8 images (V framings; (N, 28, 28) means V = 1):
-    returns (probs (N, C), score (N,))."""
-
-    def __init__(self, spec: EngineSpec) -> None:
-        from garment.convert import get_recipe
-
-        self.spec = spec
-        # Resolved once per engine: the Recipe caches the conversion kernel's arguments.
-        self.recipe = get_recipe(spec.recipe or None)
-        self.views = len(self.recipe.get("framings"))
-        if spec.kind == "openvino":
-            self.core = _openvino().Core()
-            self.precision = openvino_precision(self.core)
-            # One compiled model per number of views (the recipe's; 1 for converted arrays).
-            self.requests: dict[int, Any] = {}
-            self._openvino_request(self.views)
-        elif spec.kind == "onnx":
-            import onnxruntime as ort
-
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = spec.threads
-            so.inter_op_num_threads = 1
-            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            so.log_severity_level = 3
-            self.session = ort.InferenceSession(spec.onnx_path, so, providers=["CPUExecutionProvider"])
-        else:
-            import torch
-
-            from garment.models import InferenceHead, load_model
-
-            # One thread per engine: eager PyTorch with more threads on a busy machine is
-            # erratic, and parallelism comes from the worker processes.
-            torch.set_num_threads(spec.threads)
-            model, card = load_model(spec.model_dir)
-            self.head = InferenceHead(model, card).eval()
-
-    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = images.astype(np.float32) / 255.0
-        if x.ndim == 3:
-            x = x[:, None]  # (N, 1, 28, 28): one framing
-        if self.spec.kind == "openvino":
-            return self._openvino_infer(x)
-        if self.spec.kind == "onnx":
-            probs, score = self.session.run(None, {"x": x})
-            return probs, score
-        import torch
-
-        with torch.inference_mode():
-            probs_t, score_t = self.head(torch.from_numpy(x))
-        return probs_t.numpy(), score_t.numpy()
-
-    def _openvino_request(self, views: int) -> Any:
-        """The inference request for ``views`` views per image, compiled on first use for a
-        static shape (OPENVINO_BATCH, views, 28, 28)."""
-        if views not in self.requests:
-            model = self.core.read_model(self.spec.onnx_path)
-            model.reshape({"x": [OPENVINO_BATCH, views, 28, 28]})
-            compiled = self.core.compile_model(model, "CPU", {
-                "INFERENCE_NUM_THREADS": self.spec.threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_PRECISION_HINT": self.precision,
-                # Worker processes share the cores: pinning would put them all on the same one.
-                "ENABLE_CPU_PINNING": False,
-            })
-            self.requests[views] = compiled.create_infer_request()
-        return self.requests[views]
-
-    def _openvino_infer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, V, 28, 28) in OPENVINO_BATCH slices, the last one padded with blank images."""
-        request, n = self._openvino_request(x.shape[1]), len(x)
-        probs, score = [], []
-        for i in range(0, max(n, 1), OPENVINO_BATCH):  # at least once: no images give (0, C) arrays
-            part = x[i : i + OPENVINO_BATCH]
-            if len(part) < OPENVINO_BATCH:
-                part = np.concatenate([part, np.zeros((OPENVINO_BATCH - len(part), *x.shape[1:]), x.dtype)])
-            out = request.infer({0: part})  # its arrays are the request's, reused: copy them
-            probs.append(out[0][: n - i].copy())
-            score.append(out[1][: n - i].copy())
-        return np.concatenate(probs), np.concatenate(score)
-
-
-def _openvino() -> Any:
-    """OpenVINO's runtime without its model converter (``openvino.tools.ovc``). Importing the
-    converter reports the import to Intel's usage telemetry from a child process (which waits
-    up to 3 s where the network drops packets); garment reads ONNX with the runtime alone and
-    sends nothing anywhere. A process that imported the converter before keeps it."""
-    sys.modules.setdefault("openvino.tools.ovc", None)  # type: ignore[arg-type]
-    import openvino
-
-    return openvino
-
-
-def describe_backend(kind: str) -> str:
-    """What runs the network, for reports: "openvino bf16", "openvino f32", "onnx fp32", "torch fp32"."""
-    return f"openvino {openvino_precision()}" if kind == "openvino" else f"{kind} fp32"
-
-
-def openvino_precision(core: Any = None) -> str:
-    """The precision the openvino backend computes in: "bf16" on a CPU that does so natively
-    (AVX-512 BF16, AMX), where it is about twice as fast as fp32; else "f32"."""
-    caps = (core or _openvino().Core()).get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    return "bf16" if "BF16" in caps else "f32"
-
-
-def _cache_inputs(info: ModelInfo) -> dict[str, str]:
-    """What an export is made from: the weights' SHA-256 and that of everything in the card
-    that shapes the head's graph."""
-    head = json.dumps([info.arch, info.arch_args, info.other, ONNX_OPSET, HEAD_VERSION], sort_keys=True, default=str)
-    return {"weights_sha256": sha256_file(info.folder / WEIGHTS_FILE),
-            "head_sha256": hashlib.sha256(head.encode()).hexdigest()}
-
-
-def export_onnx(model_dir: Path | None, cache_dir: Path | None = None) -> Path:
-    """Export the model's ``InferenceHead`` to ONNX once; later calls return the cached file
-    after checking it against the weights, the card and its own hash (else it is redone)."""
-    info = ModelInfo.read(model_dir)
-    inputs = _cache_inputs(info)
-    if cache_dir is not None:  # the caller's folder: created private, never re-permissioned
-        folder = Path(cache_dir)
-        try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise GarmentError(f"cannot create the ONNX cache folder {folder} ({exc.strerror or exc}); "
-                               "pass a writable folder") from exc
-    else:
-        folder = private_dir(CACHE_DIR) if CACHE_DIR else private_dir(private_dir(user_cache_dir()) / "onnx")
-    key = f"{inputs['weights_sha256'][:32]}-{inputs['head_sha256'][:12]}"
-    try:
-        return cached(folder / f"{key}.onnx", inputs, lambda tmp: _export(info.folder, tmp))
-    except PermissionError as exc:
-        raise GarmentError(f"cannot write the ONNX export in {folder} ({exc.strerror or exc}); "
-                           "set XDG_CACHE_HOME to a writable folder of yours") from exc
-
-
-def _export(folder: Path, target: Path) -> None:
-    """Write the ONNX graph of the model in ``folder`` to ``target``."""
-    import warnings
-
-    import torch
-
-    from garment.models import InferenceHead, load_model
-
-    model, card = load_model(folder)
-    head = InferenceHead(model, card).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation chatter
-        torch.onnx.export(
-            head, (torch.zeros(2, _views(card.recipe), 28, 28),), str(target), dynamo=False, opset_version=ONNX_OPSET,
-            input_names=["x"], output_names=["probs", "score"],
-            dynamic_axes={"x": {0: "n", 1: "views"}, "probs": {0: "n"}, "score": {0: "n"}},
-        )
-
-
 # --------------------------------------------------------------------------- per chunk
-
-
-def _views(recipe: dict[str, Any] | None) -> int:
-    """Framings per photo in the recipe (the head's V)."""
-    from garment.convert import get_recipe
-
-    return len(get_recipe(recipe or None).get("framings"))  # get_recipe refuses an empty list
 
 _ENGINE: Engine | None = None
 
