@@ -277,8 +277,9 @@ def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
         out["sku"] = sku
     if plain:
         out["url_sku"] = plain
-    if avail := _box_availability(h1) or availability(text):
-        out["availability"] = avail
+    # The product's own box is read only where the page has a buy button or notice at all.
+    if avail := availability(text):
+        out["availability"] = _box_availability(h1) or avail
     if images := dom_images(tree, url):
         out["image_urls"] = images
     buttons = len(BUY.findall(text))
