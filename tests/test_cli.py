@@ -30,7 +30,7 @@ def test_every_command_has_help(cli, command: str) -> None:  # type: ignore[no-u
 def test_python_dash_m_and_clean_errors(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "garment", "data", "--data-dir", str(tmp_path)],
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2
+    assert out.returncode == 1  # a runtime failure, not a usage error
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --data-dir") and "Traceback" not in out.stderr
 
@@ -44,3 +44,130 @@ def test_evaluate_shipped_model_on_fashion_mnist(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["accuracy"] >= 0.94
     assert set(report) >= {"accuracy", "per_class", "confusion"}
+
+
+# -- conventions every command shares ------------------------------------------------------
+
+#: command -> (bad input, exit status, start of the one line on stderr). {t} is a fresh folder.
+BAD_INPUT: dict[str, tuple[list[str], int, str]] = {
+    "adapt": (["--catalogue", "{t}/none"], 1, "error: no catalogue in"),
+    "classify": (["--model", "nope", "{t}"], 2, "error: Invalid value for --model: 'nope' is neither"),
+    "data": (["--data-dir", "{t}"], 1, "error: --data-dir"),
+    "dataset": (["--catalogue", "{t}/none"], 1, "error: no catalogue in"),
+    "demo": (["--products", "0"], 2, "error: Invalid value for '--products'"),
+    "evaluate": (["{t}/labels.csv"], 1, "error: {t}/labels.csv: no such labels file"),
+    "export": (["--catalogue", "{t}/none"], 1, "error: no catalogue in"),
+    "extract": (["{t}/none.html"], 1, "error: cannot read page"),
+    "report": (["--catalogue", "{t}/none"], 1, "error: no catalogue in"),
+    "review": (["--catalogue", "{t}/none"], 1, "error: no catalogue in"),
+    "scrape": (["--site", "{t}/none.toml"], 1, "error: site profile {t}/none.toml"),
+    "shop": (["--images", "{t}/none"], 1, "error: --images"),
+    "train": (["--out", "{t}/model"], 1, "error: {t}/model already holds a model; pass --force"),
+}
+
+
+def test_every_command_has_a_bad_input_case() -> None:
+    assert sorted(BAD_INPUT) == COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_bad_input_is_one_line_and_the_documented_status(command: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text("{}")
+    args, status, start = BAD_INPUT[command]
+    result = CliRunner().invoke(app, [command, *(a.format(t=tmp_path) for a in args)])
+    assert result.exit_code == status, result.output
+    assert isinstance(result.exception, SystemExit | None), result.exception  # no traceback
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(start.format(t=tmp_path)), result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_exit_statuses_are_documented_in_help(cli) -> None:  # type: ignore[no-untyped-def]
+    text = " ".join(cli("-h").output.split())
+    assert "0 ok; 1 runtime failure" in text and "2 usage error" in text and "130 interrupted" in text
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_takes_the_shared_options(cli, command: str) -> None:  # type: ignore[no-untyped-def]
+    text = cli(command, "-h").output
+    for flag in ("-h, --help", "-v, --verbose", "-q, --quiet", "--log-level"):
+        assert flag in text, (command, flag)
+    assert "<bool>" not in text  # a flag takes no value
+
+
+def test_log_options_before_or_after_the_command(tmp_path: Path) -> None:
+    import logging
+
+    from typer.testing import CliRunner
+
+    logger = logging.getLogger("garment")
+    try:
+        for args in (["-v", "data", "--data-dir", str(tmp_path)],
+                     ["data", "--data-dir", str(tmp_path), "--log-level", "debug"]):
+            CliRunner().invoke(app, args)
+            assert logger.getEffectiveLevel() <= logging.INFO, args
+        CliRunner().invoke(app, ["-v", "data", "-q", "--data-dir", str(tmp_path)])
+        assert logger.level == logging.ERROR  # the command's own -q after the root's -v
+        result = CliRunner().invoke(app, ["data", "--log-level", "loud"])
+        assert result.exit_code == 2 and "'loud' is not one of debug" in result.stderr
+    finally:
+        CliRunner().invoke(app, ["data", "--data-dir", str(tmp_path)])  # no flag: back to Python's default
+    assert logger.level == logging.NOTSET and not logger.handlers
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import garment.data
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(garment.data, "locate", interrupted)
+    result = CliRunner().invoke(app, ["data", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 130 and result.stderr.strip() == "interrupted"
+
+
+def test_model_takes_a_shipped_name_or_a_folder() -> None:
+    from garment.cli import model_option
+    from garment.shipped import shipped_models
+
+    default = shipped_models()["default"]
+    assert model_option("default") == default and model_option(str(default)) == default
+    assert model_option("default", stored=True) == str(default)
+    assert model_option("shop-1234567890", stored=True) == "shop-1234567890"  # a stored model id
+    assert model_option(None) is None
+
+
+def test_download_offline_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import socket
+
+    from typer.testing import CliRunner
+
+    import garment.data
+
+    with socket.socket() as s:  # a port nobody listens on: the download is refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(garment.data, "BASE_URL", f"http://127.0.0.1:{port}/")
+    result = CliRunner().invoke(app, ["data", "--download", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot download http://127.0.0.1:{port}/")
+    assert "--data-dir" in lines[0] and not list(tmp_path.glob("*.part"))
+
+
+def test_cache_follows_xdg_cache_home(tmp_path: Path) -> None:
+    code = "import garment.data as d; print(d.CACHE_DIR)"
+    env = {"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.stdout.strip() == str(tmp_path / "garment" / "fashion-mnist"), out.stderr
+
+
+def test_package_is_typed() -> None:
+    import garment
+
+    assert (Path(garment.__file__).parent / "py.typed").is_file()

@@ -285,7 +285,7 @@ def test_cli_serves_until_ctrl_c(catalogue: tuple[Path, dict[str, int]], tmp_pat
 
     missing = subprocess.run([sys.executable, "-m", "garment", "review", "--catalogue", str(tmp_path / "none")],
                              capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 2 and missing.stderr.startswith("error: no catalogue in")
+    assert missing.returncode == 1 and missing.stderr.startswith("error: no catalogue in")
     assert len(missing.stderr.strip().splitlines()) == 1
 
     proc = subprocess.Popen([sys.executable, "-m", "garment", "review", "--catalogue", str(catalogue[0]),

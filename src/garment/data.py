@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import os
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from garment.cache import user_cache_dir
 from garment.errors import ChecksumError, DataNotFoundError, GarmentError
 
 BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-CACHE_DIR = Path.home() / ".cache" / "garment" / "fashion-mnist"
+#: In the per-user cache: ``$XDG_CACHE_HOME/garment``, else ``~/.cache/garment``.
+CACHE_DIR = user_cache_dir() / "fashion-mnist"
 #: Where only Fashion-MNIST itself is kept: a dataset manifest there is ignored.
 OFFICIAL_DIRS = (CACHE_DIR, DEBIAN_DIR)
 #: A garment dataset's manifest (``garment.dataset``), with the MD5 of each IDX file's bytes.
@@ -59,7 +62,7 @@ SPLITS = {
 HOW_TO_GET = (
     "Fashion-MNIST not found. Get it one of three ways: "
     "(1) `sudo apt-get install dataset-fashion-mnist` (Debian, into /usr/share/datasets/fashion-mnist); "
-    "(2) `garment data --download` (online, into ~/.cache/garment/fashion-mnist); "
+    f"(2) `garment data --download` (online, into {CACHE_DIR}); "
     "(3) put the four .gz files in a folder and pass --data-dir DIR or set GARMENT_DATA=DIR."
 )
 
@@ -243,15 +246,23 @@ def download(
             continue
         tmp = target.with_suffix(".gz.part")
         digest = hashlib.md5()
-        with urllib.request.urlopen(base_url + f"{name}.gz", timeout=60) as resp, tmp.open("wb") as out:
-            total = int(resp.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := resp.read(1 << 16):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(name, done, total)
+        url = base_url + f"{name}.gz"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp, tmp.open("wb") as out:
+                total = int(resp.headers.get("Content-Length") or 0)
+                done = 0
+                while chunk := resp.read(1 << 16):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(name, done, total)
+        except (urllib.error.URLError, OSError) as exc:  # offline, refused, timed out, HTTP error
+            tmp.unlink(missing_ok=True)
+            reason = getattr(exc, "reason", None) or exc.strerror or exc
+            raise GarmentError(f"cannot download {url} ({reason}); check the network, or get the "
+                               "files another way: apt-get install dataset-fashion-mnist, or "
+                               "--data-dir DIR holding the four .gz files") from exc
         if digest.hexdigest() != gz_md5:
             tmp.unlink(missing_ok=True)
             raise ChecksumError(f"{base_url}{name}.gz: downloaded file fails its MD5 check; try again")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from garment.cli import app
+from garment.cli import app, is_quiet, model_option
 
 
 def _pct(v: float | None) -> str:
@@ -18,8 +18,9 @@ def _pct(v: float | None) -> str:
 def adapt_cmd(
     catalogue: Annotated[Path, typer.Option(
         "--catalogue", help="Catalogue folder (written by `garment scrape`).")],
-    model: Annotated[Path | None, typer.Option(
-        "--model", help="Base model folder to adapt; default: the shipped model.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Base model to adapt: a model folder or shipped model name (default); "
+                        "default: the shipped model.", show_default=False)] = None,
     labels_map: Annotated[Path | None, typer.Option(
         "--labels-map", exists=True, dir_okay=False,
         help="TOML file of the shop's own words (category or keyword -> class); docs/text-labels.md.")] = None,
@@ -28,7 +29,6 @@ def adapt_cmd(
     steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps (batches).")] = 600,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the held-out split and the training.")] = 0,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for PyTorch.")] = 2,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Adapt a model to one shop: fine-tune it on the catalogue's packshots whose text names
     their class confidently (with Fashion-MNIST replay), measure it on held-out products and
@@ -44,7 +44,7 @@ def adapt_cmd(
     config = AdaptConfig(min_confidence=min_confidence, steps=steps, seed=seed, threads=threads)
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=quiet) as bar:
+                  console=err, transient=True, disable=is_quiet() or not err.is_terminal) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -53,7 +53,7 @@ def adapt_cmd(
                     stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        r = adapt_catalogue(catalogue, model, config, labels_map, progress)
+        r = adapt_catalogue(catalogue, model_option(model), config, labels_map, progress)
     trained = sum(v for k, v in r.trained_on.items() if k != "other")
     err.print(f"adapted {r.base_model} on {trained} text-labelled packshots of {r.packshots} "
               f"(+{r.trained_on.get('other', 0)} 'other') in {r.seconds:.0f} s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
@@ -9,13 +10,14 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 
 from garment.classify import IN_PROCESS_BELOW
-from garment.cli import app
+from garment.cli import app, is_quiet, model_option
 from garment.errors import GarmentError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from garment.classify import ClassifyConfig
+    from garment.classify.catalogue import CatalogueClassified
 
 
 @app.command("classify")
@@ -27,10 +29,14 @@ def classify_cmd(
         "--catalogue", help="Classify the packshots of this catalogue folder (written by "
                             "`garment scrape`) into its predictions table instead; images "
                             "this model already labelled are skipped.")] = None,
-    model: Annotated[Path | None, typer.Option(
-        "--model", help="Model folder; default: the shipped model.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Model folder or shipped model name (default); default: the shipped model.",
+        show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Write the rows here; default: standard output.")] = None,
+    json_summary: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as one JSON object on standard output (with image "
+                       "PATHs, the rows then need --out).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="Output format: csv or jsonl.")] = "csv",
     threshold: Annotated[float | None, typer.Option(
         "--threshold", help="In-scope score below which the label is 'other'; "
@@ -43,7 +49,6 @@ def classify_cmd(
     backend: Annotated[str, typer.Option(
         "--backend", help="openvino (bf16 on CPUs with AVX-512 BF16 or AMX, else fp32), onnx (ONNX Runtime, "
                           "fp32), torch (fp32) or auto (the first installed).")] = "auto",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     labels_map: Annotated[Path | None, typer.Option(
         "--labels-map", exists=True, dir_okay=False,
         help="With --catalogue: a TOML file of the shop's own words (category or keyword -> class) "
@@ -67,17 +72,21 @@ def classify_cmd(
         raise typer.BadParameter("--out writes rows for image PATHs; with --catalogue the labels "
                                  "go into the catalogue (see `garment export`)",
                                  param_hint="--out")
+    if json_summary and catalogue is None and out is None:
+        raise typer.BadParameter("--json prints the summary on standard output: pass --out FILE "
+                                 "for the rows", param_hint="--json")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from garment.classify import ClassifyConfig, classify
 
-    config = ClassifyConfig(model_dir=model, threshold=threshold, workers=workers,
+    config = ClassifyConfig(model_dir=model_option(model), threshold=threshold, workers=workers,
                             batch_size=batch_size, backend=backend)
     config.validate()
     err = Console(stderr=True)
+    quiet = is_quiet()
     if catalogue is not None:
-        _classify_catalogue(catalogue, config, err, quiet, text, labels_map)
+        _classify_catalogue(catalogue, config, err, quiet, text, labels_map, json_summary)
         return
     if labels_map is not None or not text:
         raise typer.BadParameter("text labels need product text: use them with --catalogue",
@@ -101,13 +110,18 @@ def classify_cmd(
     finally:
         if out:
             stream.close()
-    err.print(f"{summary.n} images: {summary.ok} classified, {summary.failed} failed")
-    for label, count in sorted(summary.labels.items(), key=lambda kv: -kv[1]):
-        err.print(f"  {label:<12} {count:>7}")
-    for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
-        err.print(f"  [red]error[/red] {reason:<14} {count:>7}")
-    if out:
-        err.print(f"wrote {out}")
+    if json_summary:
+        typer.echo(json.dumps({"images": summary.n, "classified": summary.ok, "failed": summary.failed,
+                               "labels": dict(summary.labels), "errors": dict(summary.reasons),
+                               "out": str(out)}))
+    else:
+        err.print(f"{summary.n} images: {summary.ok} classified, {summary.failed} failed")
+        for label, count in sorted(summary.labels.items(), key=lambda kv: -kv[1]):
+            err.print(f"  {label:<12} {count:>7}")
+        for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
+            err.print(f"  [red]error[/red] {reason:<14} {count:>7}")
+        if out:
+            err.print(f"wrote {out}")
     if summary.ok == 0:
         raise typer.Exit(1)
 
@@ -123,17 +137,26 @@ def _open_out(out: Path) -> TextIO:
 
 
 def _classify_catalogue(catalogue: Path, config: ClassifyConfig, err: Console, quiet: bool,
-                        text: bool, labels_map: Path | None) -> None:
+                        text: bool, labels_map: Path | None, json_summary: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from garment.catalogue_classify import classify_catalogue
+    from garment.classify.catalogue import classify_catalogue
 
     with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), console=err,
-                  transient=True, disable=quiet) as bar:
+                  transient=True, disable=quiet or not err.is_terminal) as bar:
         task = bar.add_task("classify", total=None)
         result = classify_catalogue(
             catalogue, config=config, text=text, labels_map=labels_map,
             progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if json_summary:
+        typer.echo(json.dumps({"catalogue": str(catalogue), **result.as_dict()}))
+    else:
+        _print_catalogue_summary(catalogue, result, err, text)
+    if result.images and result.images == result.failed:
+        raise typer.Exit(1)
+
+
+def _print_catalogue_summary(catalogue: Path, result: CatalogueClassified, err: Console, text: bool) -> None:
     err.print(f"{result.images} packshots in {catalogue}: {result.classified} classified by "
               f"{result.model_id}, {result.reused} already were, {result.failed} failed")
     if not text:
@@ -146,5 +169,3 @@ def _classify_catalogue(catalogue: Path, config: ClassifyConfig, err: Console, q
                   f"({result.conflicts} conflicts)")
         for label, count in sorted(result.final_labels.items(), key=lambda kv: -kv[1]):
             err.print(f"  {label:<12} {count:>7}")
-    if result.images and result.images == result.failed:
-        raise typer.Exit(1)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from garment.cli import app
+from garment.cli import app, model_option
 
 
 @app.command("dataset")
@@ -29,8 +29,8 @@ def dataset_cmd(
         "--only", help="Keep only labels from this source: human, agree (image and text), text or image.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the stratified split.")] = 0,
     model: Annotated[str | None, typer.Option(
-        "--model", help="Whose labels: a model folder or a model id stored in the catalogue "
-                        "(default: the latest classified).")] = None,
+        "--model", help="Whose labels: a model folder, a shipped model name (default) or a model "
+                        "id stored in the catalogue (default: the latest classified).")] = None,
 ) -> None:
     """Write the catalogue's labelled packshots as a dataset: the ten classes ("other" and
     unlabelled left out), one image per distinct photo, a stratified train/test split, with a
@@ -39,7 +39,7 @@ def dataset_cmd(
     from garment.dataset import write_dataset
 
     summary = write_dataset(catalogue, out, fmt, test_fraction=test_fraction, min_confidence=min_confidence,
-                            only=only, seed=seed, model=model)
+                            only=only, seed=seed, model=model_option(model, stored=True))
     sizes = ", ".join(f"{split} {sum(c.values())}" for split, c in summary.counts.items())
     sources = ", ".join(f"{s} {n}" for s, n in sorted(summary.sources.items()))
     typer.echo(f"{summary.total} images ({sizes}); labels from {sources}")

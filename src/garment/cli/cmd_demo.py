@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from garment.cli import app
+from garment.cli import app, model_option
 
 
 @app.command("demo")
@@ -20,8 +20,9 @@ def demo_cmd(
         "--out", help="Folder for the catalogue and report.html.")] = Path("demo-out"),
     products: Annotated[int, typer.Option(
         "--products", min=1, max=10_000, help="Built-in shop size.")] = 200,
-    model: Annotated[Path | None, typer.Option(
-        "--model", help="Model folder; default: the shipped model.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Model folder or shipped model name (default); default: the shipped model.",
+        show_default=False)] = None,
     delay: Annotated[float, typer.Option(
         "--delay", min=0, help="Seconds between requests to one host.")] = 0.05,
     fresh: Annotated[bool, typer.Option(
@@ -34,7 +35,7 @@ def demo_cmd(
     from garment.demo import DemoConfig, run_demo
 
     config = DemoConfig(images=images, out=out, n_products=products, delay=delay, fresh=fresh,
-                        classify=ClassifyConfig(model_dir=model))
+                        classify=ClassifyConfig(model_dir=model_option(model)))
     err = Console(stderr=True)
     with err.status("starting the demo shop") as status:
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from garment.classify import IN_PROCESS_BELOW
-from garment.cli import app
+from garment.cli import app, model_option
 
 
 @app.command("evaluate")
@@ -18,8 +18,9 @@ def evaluate_cmd(
              "(0-9, or -1 for a product that is none of the ten).")] = None,
     fashion_mnist: Annotated[bool, typer.Option(
         "--fashion-mnist", help="Evaluate on Fashion-MNIST's test set instead.")] = False,
-    model: Annotated[Path | None, typer.Option(
-        "--model", help="Model folder; default: the shipped model.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Model folder or shipped model name (default); default: the shipped model.",
+        show_default=False)] = None,
     json_path: Annotated[Path | None, typer.Option(
         "--json", help="Write the metrics (and the config) here as JSON.")] = None,
     plots: Annotated[Path | None, typer.Option(
@@ -43,7 +44,7 @@ def evaluate_cmd(
 
     config = EvaluateConfig(labels=labels, fashion_mnist=fashion_mnist, data_dir=data_dir,
                             json_path=json_path, plots_dir=plots, record=record,
-                            classify=ClassifyConfig(model_dir=model, threshold=threshold,
+                            classify=ClassifyConfig(model_dir=model_option(model), threshold=threshold,
                                                     workers=workers, backend=backend))
     metrics = run(config)
     _print(metrics)

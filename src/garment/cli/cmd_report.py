@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from garment.cli import app
+from garment.cli import app, model_option
 
 
 @app.command("report")
@@ -15,21 +16,30 @@ def report_cmd(
     catalogue: Annotated[Path, typer.Option(
         "--catalogue", help="Catalogue folder written by `garment scrape`.")] = Path("catalogue"),
     model: Annotated[str | None, typer.Option(
-        "--model", help="Show this model's labels: a model folder or a model id stored in "
-                        "the catalogue (default: the latest classified).")] = None,
+        "--model", help="Show this model's labels: a model folder, a shipped model name (default) "
+                        "or a model id stored in the catalogue (default: the latest classified).")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="HTML file; default: CATALOGUE/report.html (report.json beside it).")] = None,
     gallery_size: Annotated[int, typer.Option(
         "--gallery-size", min=0, help="Thumbnails per class before 'N more'.")] = 24,
+    json_summary: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as one JSON object on standard output.")] = False,
 ) -> None:
     """Write report.html: summary, image against text (agreement, conflicts to review),
     galleries of the final labels, "other", lowest confidence, failures, shop categories
     against final labels, crawl stats and the model card (with its adaptation, if adapted)."""
     from garment.report import ReportConfig, write_report
 
-    files = write_report(ReportConfig(catalogue=catalogue, model=model, out=out,
+    files = write_report(ReportConfig(catalogue=catalogue, model=model_option(model, stored=True), out=out,
                                       gallery_size=gallery_size))
     s = files.data["summary"]
+    if json_summary:
+        it = files.data.get("image_text") or {}
+        typer.echo(json.dumps({"catalogue": str(catalogue), "model_id": (files.data.get("model") or {}).get("id"),
+                               "html": str(files.html), "json": str(files.json), **s,
+                               "image_text_agreement": it.get("agreement_rate"),
+                               "to_review": (files.data.get("review") or {}).get("count")}, default=str))
+        return
     typer.echo(f"{s['products']} products, {s['classified']} classified, {s['failed']} failed")
     if s.get("agreement"):
         a = s["agreement"]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from garment.cli import app
+from garment.cli import app, model_option
 
 
 @app.command("review")
@@ -20,8 +20,8 @@ def review_cmd(
         "--host", help="Address to listen on; the default keeps the catalogue on this machine. "
                        "Requests must name it or a loopback name in their Host header.")] = "127.0.0.1",
     model: Annotated[str | None, typer.Option(
-        "--model", help="Review this model's labels: a model folder or a model id stored in the "
-                        "catalogue (default: the latest classified).")] = None,
+        "--model", help="Review this model's labels: a model folder, a shipped model name (default) "
+                        "or a model id stored in the catalogue (default: the latest classified).")] = None,
 ) -> None:
     """Serve a local review page: every product with its packshot, the 28x28 image the network
     saw, its label, confidence and source; filter, search, sort least-confident first and
@@ -29,7 +29,8 @@ def review_cmd(
     that win in export, report and dataset. Ctrl-C stops."""
     from garment.review import ReviewConfig, ReviewServer
 
-    server = ReviewServer(ReviewConfig(catalogue=catalogue, host=host, port=port, model=model))
+    server = ReviewServer(ReviewConfig(catalogue=catalogue, host=host, port=port,
+                                       model=model_option(model, stored=True)))
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: listening on {host}: anyone who can reach it can read the catalogue", err=True)
     typer.echo(f"reviewing {catalogue}: open {server.url}")

@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from garment.cli import app
+from garment.cli import app, is_quiet
+from garment.errors import GarmentError
 
 
 @app.command("train")
@@ -26,9 +27,13 @@ def train_cmd(
                                            help="Use only the first N training images (quick runs)."),
     out: Path = typer.Option(Path("runs/default"), "--out", help="Model folder to write."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a model already in --out."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with the Fashion-MNIST IDX files."),
 ) -> None:
     """Train on Fashion-MNIST; write model.safetensors, model.json, history.csv and a learning curve."""
+    if not (resume or force) and any((out / name).exists() for name in ("model.json", "model.safetensors")):
+        raise GarmentError(f"{out} already holds a model; pass --force to overwrite it, --resume to "
+                           "continue its run, or another --out")
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from garment.train import preset, train
@@ -44,7 +49,7 @@ def train_cmd(
     columns = (TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
                TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.3f} {task.fields[img_s]:.0f} img/s"),
                TimeElapsedColumn())
-    with Progress(*columns) as bar:
+    with Progress(*columns, disable=is_quiet()) as bar:
         task = bar.add_task("train", total=None, epoch=0, loss=0.0, acc=0.0, img_s=0.0)
 
         def progress(d: dict[str, Any]) -> None:
