@@ -35,7 +35,9 @@ def test_csv_before_and_after_classification(catalogue: Path, tmp_path: Path) ->
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == COLUMNS
     assert rows[0]["name"] == 'Item, "1"' and rows[0]["label"] == ""
-    assert rows[0]["image_path"] == str(catalogue / "images/1.jpg")
+    assert rows[0]["image_path"] == "images/1.jpg"  # relative to the catalogue folder
+    assert rows[0]["status"] == "ok" and rows[1]["status"] == "noai"
+    assert rows[0]["crawled_at"].startswith("20") and rows[0]["model_id"] == ""
     assert rows[1]["image_path"] == "" and rows[1]["sha256"] == ""  # noai: no file
     with Catalogue.open(catalogue) as cat:
         [img] = list(cat.iter_images())
@@ -45,31 +47,66 @@ def test_csv_before_and_after_classification(catalogue: Path, tmp_path: Path) ->
         rows = list(csv.DictReader(f))
     assert (rows[0]["label"], rows[0]["label_index"], rows[0]["confidence"]) == \
         ("Dress", "3", "0.875")
+    assert rows[0]["model_id"] == "m1" and rows[1]["model_id"] == ""
 
 
-def test_jsonl_and_parquet(catalogue: Path, tmp_path: Path) -> None:
-    export(catalogue, tmp_path / "out.jsonl")
-    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert list(rows[0]) == list(COLUMNS) and rows[0]["price"] == 9.5
-    assert rows[0]["label"] is None
+@pytest.fixture
+def classified(catalogue: Path) -> Path:
+    """The first product's packshot classified "other" by m1 (its top class a Bag)."""
+    with Catalogue.open(catalogue) as cat:
+        [img] = list(cat.iter_images())
+        cat.record_predictions("m1", [Prediction(img.image_id, "other", -1, 0.6,
+                                                 [("Bag", 0.6), ("Dress", 0.3), ("Coat", 0.05)],
+                                                 score=0.12)])
+    return catalogue
+
+
+def test_the_model_s_own_answer_in_every_format(classified: Path, tmp_path: Path) -> None:
+    export(classified, tmp_path / "out.csv")
+    with open(tmp_path / "out.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert (row["label"], row["top_label"], row["score"], row["model_id"]) == ("other", "Bag", "0.12", "m1")
+    top3 = [{"label": "Bag", "probability": 0.6}, {"label": "Dress", "probability": 0.3},
+            {"label": "Coat", "probability": 0.05}]
+    assert json.loads(row["top3"]) == top3  # a JSON string in CSV
+    export(classified, tmp_path / "out.jsonl")
+    first, second = (json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines())
+    assert first["top3"] == top3 and first["score"] == 0.12 and first["top_label"] == "Bag"
+    assert second["top3"] is None and second["status"] == "noai"
     pq = pytest.importorskip("pyarrow.parquet")
-    export(catalogue, tmp_path / "out.parquet")
+    export(classified, tmp_path / "out.parquet")
     table = pq.read_table(tmp_path / "out.parquet")
-    assert table.column_names == list(COLUMNS) and table.num_rows == 2
+    assert table.column("top3").to_pylist()[0] == top3  # a list of (label, probability)
+    assert table.column("score").to_pylist()[0] == 0.12
 
 
-def test_bad_inputs_name_the_fix(catalogue: Path, tmp_path: Path) -> None:
-    with pytest.raises(GarmentError, match=r"\.csv, \.jsonl, \.parquet"):
-        export(catalogue, tmp_path / "out.xlsx")
-    with pytest.raises(GarmentError, match="garment scrape"):
-        export(tmp_path / "nowhere", tmp_path / "out.csv")
-    with pytest.raises(GarmentError, match="no predictions by model"):
-        export(catalogue, tmp_path / "out.csv", model_id="nope")
+def test_failed_classification_is_the_status(catalogue: Path, tmp_path: Path) -> None:
+    with Catalogue.open(catalogue) as cat:
+        [img] = list(cat.iter_images())
+        cat.record_predictions("m1", [Prediction(img.image_id, None, None, None, status="error",
+                                                 error="not an image")])
+    [first, _] = write_rows(catalogue)
+    assert first["status"] == "error" and first["label"] is None
 
 
-def test_cli_export(catalogue: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("export", "--catalogue", str(catalogue), "--out", str(tmp_path / "o.csv"))
-    assert result.exit_code == 0 and "2 products" in result.output
+def write_rows(catalogue: Path, fmt: str = "jsonl") -> list[dict[str, object]]:
+    import io
+
+    from garment.export import write_export
+
+    buf = io.StringIO()
+    summary = write_export(catalogue, "-", fmt=fmt, stream=buf)
+    assert summary.out == "-" and summary.rows == 2 and summary.catalogue == str(catalogue)
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(buf.getvalue())))
+    return [json.loads(line) for line in buf.getvalue().splitlines()]
+
+
+def test_out_dash_streams_csv_or_jsonl_and_refuses_parquet(classified: Path) -> None:
+    assert [r["sku"] for r in write_rows(classified, "csv")] == ["S1", "S2"]
+    assert write_rows(classified)[0]["top_label"] == "Bag"
+    with pytest.raises(GarmentError, match="use one of csv, jsonl"):
+        write_rows(classified, "parquet")
 
 
 FORMULAS = ['=HYPERLINK("http://evil.test","click")', "+1+2", "-2+3", "@SUM(A1:A2)",

@@ -490,11 +490,11 @@ class Catalogue:
         rows = self.conn.execute(
             "SELECT p.id AS product_id, p.canonical_url AS product_url, p.url, p.sku, "
             "p.name, p.brand, p.price, p.currency, p.availability, p.category, p.description, "
-            "p.extractor, "
+            "p.extractor, p.updated AS crawled_at, "
             "i.id AS image_id, i.url AS image_url, i.status AS image_status, "
             "i.path AS image_path, i.width, i.height, i.sha256, "
             "pr.label AS image_label, pr.label_index AS image_label_index, "
-            "pr.confidence AS image_confidence, pr.top3, "
+            "pr.confidence AS image_confidence, pr.top3, pr.score, pr.status AS prediction_status, "
             "t.label AS text_label, t.label_index AS text_label_index, "
             "t.confidence AS text_confidence, t.evidence AS text_evidence, "
             "l.label AS fused_label, l.label_index AS fused_label_index, "
