@@ -109,6 +109,31 @@ def test_out_dash_streams_csv_or_jsonl_and_refuses_parquet(classified: Path) -> 
         write_rows(classified, "parquet")
 
 
+def test_jsonl_and_parquet(catalogue: Path, tmp_path: Path) -> None:
+    export(catalogue, tmp_path / "out.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert list(rows[0]) == list(COLUMNS) and rows[0]["price"] == 9.5
+    assert rows[0]["label"] is None
+    pq = pytest.importorskip("pyarrow.parquet")
+    export(catalogue, tmp_path / "out.parquet")
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column_names == list(COLUMNS) and table.num_rows == 2
+
+
+def test_bad_inputs_name_the_fix(catalogue: Path, tmp_path: Path) -> None:
+    with pytest.raises(GarmentError, match=r"\.csv, \.jsonl, \.parquet"):
+        export(catalogue, tmp_path / "out.xlsx")
+    with pytest.raises(GarmentError, match="garment scrape"):
+        export(tmp_path / "nowhere", tmp_path / "out.csv")
+    with pytest.raises(GarmentError, match="no predictions by model"):
+        export(catalogue, tmp_path / "out.csv", model_id="nope")
+
+
+def test_cli_export(catalogue: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("export", "--catalogue", str(catalogue), "--out", str(tmp_path / "o.csv"))
+    assert result.exit_code == 0 and "2 products" in result.output
+
+
 FORMULAS = ['=HYPERLINK("http://evil.test","click")', "+1+2", "-2+3", "@SUM(A1:A2)",
             "\t=1+2", " =1+2", "\r=1+2", "\uff1d1+2"]
 
