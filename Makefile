@@ -6,17 +6,19 @@ SHARED ?= ../shared
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: setup dev data demo test lint bench model browser clean compiler
+.PHONY: setup dev data demo test lint bench model onnx dist browser clean compiler
 
 setup: $(STAMP) data
 
-# torch is installed first, pinned, so pip takes the CPU build on disk instead of a CUDA one.
+# Everything the demo and the tests use: the core and the train, onnxruntime, parquet and
+# render extras. torch is installed first, pinned, so pip takes the CPU build on disk instead
+# of a CUDA one.
 $(STAMP): pyproject.toml setup.py src/garment/_convert.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	@$(MAKE) --no-print-directory compiler
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[train,onnxruntime,parquet,render]'
 	touch $@
 
 # The conversion kernel (src/garment/_convert.c) is compiled at install: a C compiler and
@@ -78,9 +80,20 @@ bench: setup dev
 model: setup
 	$(BIN)/garment train --model default --preset shipped --out src/garment/weights/default
 	rm -rf src/garment/weights/default/checkpoint src/garment/weights/default/tensorboard
+	@$(MAKE) --no-print-directory onnx
 	@if [ -f $(SHARED)/realphotos-dev/labels.csv ]; then \
 		$(BIN)/garment evaluate $(SHARED)/realphotos-dev/labels.csv --model src/garment/weights/default --record; \
 	else echo "note: $(SHARED)/realphotos-dev absent; real-photo metrics not recorded"; fi
+
+# The shipped model's ONNX export (model.onnx + its sidecar, checked against the weights'
+# hash at each use), so the core install classifies without PyTorch.
+onnx: $(STAMP)
+	$(BIN)/python scripts/export_onnx.py src/garment/weights/default
+
+# The wheel (the C kernel compiled into it) and the sdist, in dist/.
+dist: $(DEVSTAMP)
+	rm -rf dist
+	$(BIN)/python -m build
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache src/garment/*.so

@@ -16,8 +16,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError as exc:  # PyTorch comes with the train extra: say so in one line
+    from garment.errors import missing_extra
+
+    raise missing_extra("train", "torch", "training") from exc
 
 
 @dataclass

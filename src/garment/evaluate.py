@@ -24,7 +24,7 @@ import numpy as np
 
 from garment import OTHER, OTHER_INDEX
 from garment.classify import Classifier, ClassifyConfig, describe_backend
-from garment.errors import GarmentError
+from garment.errors import GarmentError, missing_extra
 
 # --------------------------------------------------------------------------- metrics
 
@@ -267,12 +267,21 @@ def record_real_photo(model_dir: Path | None, metrics: dict[str, Any], labels: P
 # --------------------------------------------------------------------------- plots
 
 
-def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str = "") -> Path:
-    """Row-normalised confusion matrix with counts, as a PNG."""
-    import matplotlib
-
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, or the one-line error naming its extra."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise missing_extra("train", "matplotlib", "evaluation plots") from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix with counts, as a PNG."""
+    plt = _pyplot()
 
     k = len(classes)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -306,10 +315,7 @@ def worst_mistakes(lab: LabelledRun, threshold: float, n: int) -> list[int]:
 
 def plot_mistakes(lab: LabelledRun, clf: Classifier, path: Path, n: int = 24) -> Path:
     """A grid of the worst mistakes: original photo, converted 28x28, truth and prediction."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     from PIL import Image
 
     from garment.convert import convert

@@ -9,8 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
+try:
+    import torch
+    from torch import nn
+except ImportError as exc:  # PyTorch comes with the train extra: say so in one line
+    from garment.errors import missing_extra
+
+    raise missing_extra("train", "torch", "PyTorch models") from exc
 
 from garment import CLASSES, __version__
 from garment.errors import ModelFileError

@@ -48,6 +48,7 @@ from garment.classify.engine import (
     describe_backend,
     export_onnx,
     openvino_precision,
+    require_runtime,
     write_model_onnx,
 )
 from garment.errors import GarmentError
@@ -56,7 +57,7 @@ __all__ = [
     "BACKENDS", "COLUMNS", "DEFAULT_MODEL_DIR", "FORMATS", "HEAD_VERSION", "IMAGE_SUFFIXES", "IN_PROCESS_BELOW",
     "META_FILE", "ONNX_FILE", "ONNX_OPSET", "OPENVINO_BATCH", "RUNTIME_MODULES", "WEIGHTS_FILE",
     "Classifier", "ClassifyConfig", "Engine", "EngineSpec", "ModelInfo", "Prediction", "Summary",
-    "classify", "cpu_count", "describe_backend", "export_onnx", "iter_images", "openvino_precision",
+    "classify", "cpu_count", "describe_backend", "export_onnx", "iter_images", "openvino_precision", "require_runtime",
     "write_model_onnx", "write_predictions",
 ]
 
@@ -272,6 +273,7 @@ class Classifier:
             if kind == "torch":
                 log.warning("neither openvino nor onnxruntime is installed: running the model in eager "
                             "PyTorch (several times slower); `pip install openvino` to speed it up")
+        require_runtime(kind)  # now, before any output is written
         onnx_path = str(export_onnx(folder, config.cache_dir)) if kind != "torch" else None
         spec = EngineSpec(kind, str(folder), onnx_path, dict(card.recipe or {}))
         return cls(spec, card, config)

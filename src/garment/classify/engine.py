@@ -192,6 +192,22 @@ def _openvino() -> Any:
     return openvino
 
 
+#: The extra that installs each backend's runtime (openvino is a core dependency).
+RUNTIME_EXTRAS = {"openvino": "", "onnx": "onnxruntime", "torch": "train"}
+
+
+def require_runtime(kind: str) -> None:
+    """Raise the one-line error naming the extra to install when ``kind``'s runtime is missing
+    (checked without importing it: workers load the runtime, the caller need not)."""
+    import importlib.util
+
+    module = RUNTIME_MODULES[kind]
+    if importlib.util.find_spec(module) is None:
+        if not RUNTIME_EXTRAS[kind]:
+            raise GarmentError(f"--backend {kind} needs {module}, which is not installed: pip install {module}")
+        raise missing_extra(RUNTIME_EXTRAS[kind], module, f"--backend {kind}")
+
+
 def _torch(needed_for: str) -> Any:
     """PyTorch, or the one-line error naming the extra that installs it."""
     try:

@@ -30,9 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as exc:  # PyTorch comes with the train extra: say so in one line
+    from garment.errors import missing_extra
+
+    raise missing_extra("train", "torch", "adapting a model to a shop") from exc
 
 from garment import CLASSES
 from garment.augment import AugmentConfig, augment, synthetic_others

@@ -50,7 +50,7 @@ def render_available() -> str | None:
     if not CHROMIUM.is_file():
         return f"{CHROMIUM} is missing (install Debian's chromium: make browser)"
     if importlib.util.find_spec("scrapy_playwright") is None:
-        return "scrapy-playwright is not installed (pip install scrapy-playwright)"
+        return "scrapy-playwright is not installed (pip install 'garment[render]')"
     return None
 
 
