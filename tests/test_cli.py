@@ -171,3 +171,22 @@ def test_package_is_typed() -> None:
     import garment
 
     assert (Path(garment.__file__).parent / "py.typed").is_file()
+
+
+def test_classify_json_summary_and_the_shipped_model_by_name(
+        tmp_path: Path, make_photo, tiny_model: Path, onnx_cache: Path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    photo = make_photo(tmp_path / "p.jpg", 0)
+    out = tmp_path / "rows.csv"
+    result = CliRunner().invoke(app, ["classify", str(photo), "--model", str(tiny_model), "--out", str(out),
+                                      "--workers", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["images"] == summary["classified"] == 1 and summary["out"] == str(out)
+    assert len(out.read_text().splitlines()) == 2
+    result = CliRunner().invoke(app, ["classify", str(photo), "--json"])  # rows and summary would mix
+    assert result.exit_code == 2 and "--out" in result.stderr
+    result = CliRunner().invoke(app, ["classify", str(photo), "--model", "default", "--workers", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith("path,label")

@@ -192,6 +192,15 @@ def test_cli_classify_catalogue_and_report(catalogue: Path, tiny_model: Path, on
     result = cli("report", "--catalogue", str(catalogue), "--model", "m1")
     assert result.exit_code == 0 and "agreement with the shop's categories: 80.0% (4 of 5)" in result.output
     assert (catalogue / "report.html").is_file()
+    # --json: one object on stdout, for scripts
+    result = cli("classify", "--catalogue", str(catalogue), "--model", str(tiny_model), "--json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0 and summary["classified"] == 0 and summary["reused"] == summary["images"] > 0
+    assert summary["catalogue"] == str(catalogue) and summary["model_id"].startswith(tiny_model.name)
+    result = cli("report", "--catalogue", str(catalogue), "--model", "m1", "--json")
+    summary = json.loads(result.stdout)
+    assert summary["model_id"] == "m1" and summary["agreement"]["rate"] == 0.8
+    assert summary["html"] == str(catalogue / "report.html")
 
 
 # --- image and text: figures, the review list, the adaptation card -------------------------

@@ -98,7 +98,7 @@ def classify_cmd(
                       TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
                       console=err, transient=True,
                       # Rows on a terminal are progress enough; a bar would garble them.
-                      disable=quiet or (out is None and sys.stdout.isatty())) as bar:
+                      disable=quiet or not err.is_terminal or (out is None and sys.stdout.isatty())) as bar:
             task = bar.add_task("classify", total=None, rate="")
 
             def progress(done: int, total: int | None) -> None:
