@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from needs import needs_fmnist
+
 pytestmark = pytest.mark.slow
 
 
@@ -35,10 +37,12 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         pytest.skip(f"no package index reachable: {exc}")
 
 
-def _run(bin_dir: Path, *args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "GARMENT_", "VIRTUAL_ENV"))}
-    env.update(HOME=str(home), PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}")
-    return subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True,
+def _run(bin_dir: Path, *args: str, cwd: Path, home: Path,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``args`` in the venv, as a user with an empty HOME and none of garment's variables."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "GARMENT_", "VIRTUAL_ENV"))}
+    clean.update(HOME=str(home), PATH=f"{bin_dir}{os.pathsep}{clean.get('PATH', '')}", **(env or {}))
+    return subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, env=clean, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -94,3 +98,27 @@ def test_core_install_classifies_without_torch(core: tuple[Path, Path], tmp_path
         print(f"\ncore install: {size_mb:.0f} MB in a fresh venv (target <= {TARGET_MB:.0f} MB); largest: "
               + ", ".join(f"{name} {size / 1e6:.0f} MB" for name, size in largest(site, 5)))
     assert size_mb <= TARGET_MB
+
+
+@needs_fmnist
+def test_core_install_runs_the_demo_and_exports(core: tuple[Path, Path], tmp_path: Path) -> None:
+    """Shop, crawl, classify, report and CSV export in the core install; Parquet names its extra."""
+    from garment.data import find_data
+
+    _, bin_dir = core
+    home = tmp_path / "home"
+    home.mkdir()
+    out = tmp_path / "demo"
+    env = {"GARMENT_DATA": str(find_data())}
+    demo = _run(bin_dir, "garment", "demo", "--products", "10", "--out", str(out), cwd=tmp_path, home=home, env=env)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert (out / "report.html").is_file()
+    catalogue = next(p.parent for p in out.rglob("catalogue.sqlite"))
+    export = _run(bin_dir, "garment", "export", "--catalogue", str(catalogue), "--out", str(tmp_path / "c.csv"),
+                  cwd=tmp_path, home=home)
+    assert export.returncode == 0, export.stderr
+    assert len(list(csv.DictReader((tmp_path / "c.csv").open()))) == 10
+    parquet = _run(bin_dir, "garment", "export", "--catalogue", str(catalogue), "--out", str(tmp_path / "c.parquet"),
+                   cwd=tmp_path, home=home)
+    assert parquet.returncode != 0 and "garment[parquet]" in parquet.stderr, parquet.stderr
+    assert len(parquet.stderr.strip().splitlines()) == 1, parquet.stderr
