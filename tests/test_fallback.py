@@ -110,3 +110,11 @@ def test_visible_text_skips_scripts_and_hidden_helpers() -> None:
                       "<span style='display:none'>D</span><span aria-hidden='true'>E</span>"
                       "<span class='hidden-xs'>F</span></div>")
     assert visible_text(tree) == "A E F"
+
+
+def test_a_dollar_sign_is_the_shops_own_currency() -> None:
+    main = "<h1>Botines</h1><span class='price'>$ 3.499</span><button>Add to cart</button>"
+    p = extract_product(shop_page(main), "https://www.shop.com.ar/botines/PU_106160.html")
+    assert p is not None and (p.price, p.currency) == (3499.0, "ARS")
+    p = extract_product(shop_page(main), "https://www.shop.com/botines/PU_106160.html")
+    assert p is not None and p.currency == "USD"

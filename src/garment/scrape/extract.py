@@ -329,7 +329,25 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
     product.image_candidates = [c for c in product.image_candidates if c["url"] in keep]
     if product.currency:
         product.currency = schemaorg.currency_code(product.currency) or product.currency.upper()
+        if product.sources.get("currency") not in MARKUP_CURRENCY:
+            product.currency = local_currency(product.currency, canonical)
     return product
+
+
+#: Layers whose currency is an ISO code the page states, never a symbol read from text.
+MARKUP_CURRENCY = frozenset({"jsonld", "microdata", "rdfa", "opengraph"})
+#: Countries (by the shop's top-level domain) whose "$" or "¥" is their own currency.
+DOLLAR_TLDS = {"ar": "ARS", "cl": "CLP", "mx": "MXN", "co": "COP", "uy": "UYU", "au": "AUD",
+               "ca": "CAD", "nz": "NZD", "sg": "SGD", "hk": "HKD", "tw": "TWD"}
+YEN_TLDS = {"cn": "CNY"}
+
+
+def local_currency(code: str, url: str) -> str:
+    """``code`` read from a "$" or "¥" sign, made the shop's own currency where its domain
+    names a country that writes its currency so (a "$" in Argentina is a peso)."""
+    tld = (urlsplit(url).hostname or "").rsplit(".", 1)[-1].lower()
+    table = DOLLAR_TLDS if code == "USD" else YEN_TLDS if code == "JPY" else {}
+    return table.get(tld, code)
 
 
 def read_page(path: str | Path) -> str:
