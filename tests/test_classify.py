@@ -325,6 +325,66 @@ def test_a_planted_or_stale_onnx_graph_is_exported_again_never_run(tiny_model: P
         assert genuine.read_bytes() != planted.read_bytes()
 
 
+def test_the_shipped_model_carries_its_own_matching_onnx_export(tmp_path: Path) -> None:
+    from garment.cache import is_valid
+    from garment.classify.engine import DEFAULT_MODEL_DIR, ONNX_FILE, ModelInfo, _cache_inputs
+
+    shipped = DEFAULT_MODEL_DIR / ONNX_FILE
+    assert is_valid(shipped, _cache_inputs(ModelInfo.read(None))), "run `make onnx` after retraining"
+    assert export_onnx(None, tmp_path / "cache") == shipped
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_a_model_folders_own_export_is_used_only_while_it_matches(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+    import stat
+
+    from garment.classify import write_model_onnx
+    from garment.classify.engine import ONNX_FILE
+
+    model = Path(shutil.copytree(tiny_model, tmp_path / "model"))
+    own = write_model_onnx(model)
+    assert own == model / ONNX_FILE and stat.S_IMODE(own.stat().st_mode) == 0o644
+    assert write_model_onnx(model) == own  # kept as it is
+    assert export_onnx(model, tmp_path / "cache") == own
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    want = Classifier.load(config=_config(model, tmp_path / "cache", backend="torch")).predict_arrays(images)[0]
+    got = Classifier.load(config=_config(model, tmp_path / "cache", backend="openvino")).predict_arrays(images)[0]
+    assert np.allclose(got, want, atol=2e-2)  # bf16 on CPUs that have it
+
+    # Retrained in place (other weights), the folder's export is stale: a fresh one is made and run.
+    import torch
+
+    from garment.models import create_model, load_model, save_model
+
+    torch.manual_seed(7)
+    _, card = load_model(model)
+    save_model(model, create_model("default"), card)
+    fresh = export_onnx(model, tmp_path / "cache")
+    assert fresh.parent == tmp_path / "cache" and fresh != own
+    want = Classifier.load(config=_config(model, tmp_path / "cache", backend="torch")).predict_arrays(images)[0]
+    got = Classifier.load(config=_config(model, tmp_path / "cache", backend="onnx")).predict_arrays(images)[0]
+    assert np.allclose(got, want, atol=1e-5)
+
+
+def test_a_missing_runtime_or_pytorch_is_one_line_naming_its_extra(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from garment.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(MissingExtraError, match=r"--backend onnx needs onnxruntime.*'garment\[onnxruntime\]'"):
+        Classifier.load(config=_config(tiny_model, tmp_path, backend="onnx"))
+    with pytest.raises(MissingExtraError, match=r"--backend torch needs torch.*'garment\[train\]'"):
+        Classifier.load(config=_config(tiny_model, tmp_path, backend="torch"))
+    with pytest.raises(MissingExtraError, match=r"exporting the model in .* needs torch.*'garment\[train\]'"):
+        export_onnx(tiny_model, tmp_path)  # no model.onnx of its own: exporting needs PyTorch
+    assert Classifier.load(config=_config(None, tmp_path)).predict_arrays(np.zeros((1, 28, 28), np.uint8))
+
+
 # --------------------------------------------------------------------------- output folders
 
 
