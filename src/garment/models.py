@@ -15,7 +15,7 @@ try:
 except ImportError as exc:  # PyTorch comes with the train extra: say so in one line
     from garment.errors import missing_extra
 
-    raise missing_extra("train", "torch", "PyTorch models") from exc
+    raise missing_extra("train", "torch") from exc
 
 from garment import CLASSES, __version__
 from garment.errors import ModelFileError
