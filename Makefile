@@ -78,7 +78,7 @@ bench: setup dev
 # Retrains the shipped default model exactly as shipped (and records its real-photo accuracy
 # in its card when the development photos are beside the repository).
 model: setup
-	$(BIN)/garment train --model default --preset shipped --out src/garment/weights/default
+	$(BIN)/garment train --model default --preset shipped --out src/garment/weights/default --force
 	rm -rf src/garment/weights/default/checkpoint src/garment/weights/default/tensorboard
 	@$(MAKE) --no-print-directory onnx
 	@if [ -f $(SHARED)/realphotos-dev/labels.csv ]; then \
