@@ -16,7 +16,6 @@ from garment.store import Catalogue
 from trapshop import TrapShop
 
 
-
 def link_filter(**kw: object) -> LinkFilter:
     return LinkFilter(Limits.from_config(CrawlConfig(**kw)))  # type: ignore[arg-type]
 
