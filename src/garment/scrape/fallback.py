@@ -1,14 +1,17 @@
 """Scrape, generic extraction: what a product page shows without product markup.
 
 Read off the visible page, never from scripts, styles or visually hidden elements: the
-name from the ``<h1>`` (else og:title / ``<title>``), the price from the first
-price-marked element near it (read by price-parser; list and struck-through prices are
-skipped), the product reference from "Article number / Item no. / Ref / SKU ..." labels,
-the availability from the buy button or an out-of-stock notice, and the content images
-(``<img>`` in the main content first, never in header/nav/footer or with logo-like
-markup). A page counts as a product page only when it has a name, a price and one buy
-button (a listing shows many); ``extract`` uses these fields only where markup gave
-none and records them as coming from ``fallback`` (images: ``dom``).
+name from the first shown ``<h1>``, the price from the price-marked element nearest it
+(read by price-parser; old, list and struck-through prices, unit, delivery and instalment
+prices skipped), the product reference from "Article number / Item no. / Ref / SKU ..."
+labels or the URL's id as the page writes it, the availability from the buy button or a
+sold-out notice in the product's own box, and the content images (``<img>`` in the main
+content first, never in header/nav/footer or with logo-like markup). A page counts as a
+product page when it has a name and a price with one to three buy buttons (a listing
+shows many), or a labelled reference with a price, a buy button or a sold-out notice.
+``extract`` uses these fields where markup gave none, records them as coming from
+``fallback`` (images: ``dom``), and lets the page's labelled reference and a sale price
+shown beside markup's struck-through one win over markup.
 """
 
 from __future__ import annotations
