@@ -118,7 +118,8 @@ def test_an_image_service_prefix_and_the_plain_file_are_one_picture() -> None:
     pics = rank_pictures([{"url": other, "source": "jsonld", "variant": True},
                           {"url": served, "source": "gallery"}, {"url": plain, "source": "og"}],
                          og_images=[plain])
-    assert pics[0].renditions == [plain, served] and pics[0].sources == ["gallery", "og"]
+    # One picture; the path the page names first leads, the other copy follows.
+    assert pics[0].renditions == [served, plain] and pics[0].sources == ["gallery", "og"]
 
 
 def test_page_pictures_adds_the_og_image_and_drops_furniture() -> None:

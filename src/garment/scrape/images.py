@@ -193,7 +193,11 @@ def rank_pictures(candidates: list[dict[str, Any]], og_images: list[str] | None 
                                             if u not in pictures[key].renditions)
     ranked = []
     for i, (key, pic) in enumerate(pictures.items()):
-        pic.renditions = sorted(pic.renditions, key=lambda u: _size_rank(u, max_px))
+        # The largest rendition at the path the page names first (an image service's or
+        # a mirror's copy of the same picture only after it), within max_px.
+        lead = rendition(pic.renditions[0])[0]
+        pic.renditions = sorted(pic.renditions, key=lambda u: (
+            rendition(u)[0] != lead, *_size_rank(u, max_px)))
         _score_markup(pic, i, key in og_keys, (hints or {}).get(key, set()))
         ranked.append((-pic.evidence, i, pic))
     return [pic for _, _, pic in sorted(ranked, key=lambda t: t[:2])]
