@@ -284,3 +284,18 @@ def test_images_never_reach_other_services_and_deep_jsonld_is_counted(tmp_path: 
     assert 9 not in products and stats.errors["jsonld_too_deep"] == 1
     assert ("page", "jsonld_too_deep", f"{shop.url}p/9") in errors
     assert sorted(products) == [i for i in shop.page_ids if i != 9]
+
+
+def test_throttle_lets_not_found_pages_lower_the_delay_but_not_server_errors() -> None:
+    from types import SimpleNamespace
+
+    from scrapy.http import HtmlResponse
+
+    from garment.scrape.polite import PoliteThrottle
+
+    throttle = PoliteThrottle.__new__(PoliteThrottle)  # the delay rule alone, without a crawler
+    throttle.target_concurrency, throttle.mindelay, throttle.maxdelay = 1.0, 0.0, 60.0
+    for status, lowered in ((200, True), (404, True), (410, True), (503, False), (302, False)):
+        slot = SimpleNamespace(delay=8.0)
+        throttle._adjust_delay(slot, 0.05, HtmlResponse("http://shop.test/x", status=status))
+        assert (slot.delay < 8.0) == lowered, status

@@ -161,6 +161,10 @@ class RedirectLoopMiddleware:
         return response
 
 
+#: Statuses that may lower AutoThrottle's delay besides 200: the page is gone, the server is fine.
+NOT_FOUND = frozenset({404, 410})
+
+
 class PoliteThrottle(AutoThrottle):
     """AutoThrottle whose per-host delay never drops below robots.txt's Crawl-delay."""
 
@@ -192,3 +196,12 @@ class PoliteThrottle(AutoThrottle):
                              spider: Spider) -> None:
         super()._response_downloaded(response, request, spider)
         self._apply_floor(request.meta.get("download_slot"))
+
+    def _adjust_delay(self, slot: Any, latency: float, response: Response) -> None:
+        # AutoThrottle lets only 200s lower a delay (small error pages would otherwise speed
+        # up a failing server). A 404 or 410 is a healthy server's answer: when it may not
+        # lower the delay either, a crawl whose last phase meets only dead links stays at
+        # the delay of its slowest moment. 5xx, 429 and redirects keep Scrapy's rule.
+        if response.status in NOT_FOUND:
+            response = response.replace(status=200)
+        super()._adjust_delay(slot, latency, response)
