@@ -118,3 +118,17 @@ def test_a_dollar_sign_is_the_shops_own_currency() -> None:
     assert p is not None and (p.price, p.currency) == (3499.0, "ARS")
     p = extract_product(shop_page(main), "https://www.shop.com/botines/PU_106160.html")
     assert p is not None and p.currency == "USD"
+
+
+def test_full_markup_is_not_read_again_unless_the_page_could_correct_it() -> None:
+    from garment.scrape.fallback import may_correct
+
+    full = {"name": "Coat", "price": 10.0, "currency": "EUR", "sku": "A1", "availability": "InStock",
+            "image_urls": ["http://s.test/1.jpg"]}
+    page = '<html><body><h1 class="name">Coat</h1><span class="price">10 EUR</span></body></html>'
+    assert not may_correct(page, "http://s.test/p/coat-p00042.html", full)
+    assert may_correct(page, "http://s.test/p/coat.html", {**full, "sku": None})       # a field to fill
+    assert may_correct(page.replace("</h1>", "</h1>Article number: 123456"), "http://s.test/p/c", full)  # a label
+    assert may_correct(page.replace("<span", "<del>12 EUR</del><span"), "http://s.test/p/c", full)
+    assert may_correct(page.replace('"price"', '"price price--old"'), "http://s.test/p/c", full)
+    assert may_correct(page, "http://s.test/p/coat-1234567.html", full)               # an id in the URL

@@ -270,7 +270,16 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
     layers, crumbs = _layers(text, tree, url, urls, profile)
     if not any(is_prod for _, is_prod, _ in layers) and tree.find(".//h1") is None:
         return None  # the generic reader needs a title: a listing or page without one is no product
-    layers.append(("fallback", *fallback.extract(tree, url)))
+    markup: dict[str, Any] = {}
+    for *_, fields in layers:
+        for key, value in fields.items():
+            if value not in (None, "", []):
+                markup.setdefault(key, value)
+    if any(is_prod for _, is_prod, _ in layers) and not fallback.may_correct(text, url, markup):
+        # Full markup the page cannot correct: only the gallery's pictures (packshot candidates).
+        layers.append(("fallback", False, {"image_urls": fallback.dom_images(tree, url)}))
+    else:
+        layers.append(("fallback", *fallback.extract(tree, url)))
     extractor = next((name for name, is_prod, _ in layers if is_prod), None)
     if extractor is None:
         return None

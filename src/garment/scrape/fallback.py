@@ -261,6 +261,28 @@ def _box_availability(h1: Any) -> str | None:
     return None
 
 
+#: A class or id naming something (a price's box, a struck price) the reader must weigh.
+_ATTR = re.compile(r"""\b(?:class|id)\s*=\s*["']([^"']*)["']""", re.I)
+_STRUCK = re.compile(r"<(?:del|s|strike)[\s>]", re.I)
+#: Markup fields that, all given, leave the reader nothing to fill.
+COMPLETE = ("name", "price", "currency", "sku", "availability", "image_urls")
+
+
+def may_correct(html: str, url: str, markup: dict[str, Any]) -> bool:
+    """Whether reading the page could change what complete markup says: a reference shown
+    under a label or in the URL (it beats markup's sku), or a struck or old price (the sale
+    price shown beats markup's). A few regular-expression passes over the raw page, so a
+    page with full markup and none of these is not read a second time (the reader walks
+    every visible element: most of a crawl's parsing time on such pages)."""
+    if any(markup.get(f) in (None, "", []) for f in COMPLETE):
+        return True
+    if SKU_LABEL.search(html) or _STRUCK.search(html):
+        return True
+    if any(sum(c.isdigit() for c in i) >= 6 for i in url_ids(url)):
+        return True
+    return any(OLD_PRICE.search(v) for v in _ATTR.findall(html))
+
+
 def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
     """(whether the page looks like one product's page, the fields it shows)."""
     body = tree.find("body")
