@@ -275,7 +275,7 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
         for key, value in fields.items():
             if value not in (None, "", []):
                 markup.setdefault(key, value)
-    if any(is_prod for _, is_prod, _ in layers) and not fallback.may_correct(text, url, markup):
+    if any(is_prod for _, is_prod, _ in layers) and not fallback.may_correct(text, url, markup, tree):
         # Full markup the page cannot correct: only the gallery's pictures (packshot candidates).
         layers.append(("fallback", False, {"image_urls": fallback.dom_images(tree, url)}))
     else:

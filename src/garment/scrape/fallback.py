@@ -268,7 +268,7 @@ _STRUCK = re.compile(r"<(?:del|s|strike)[\s>]", re.I)
 COMPLETE = ("name", "price", "currency", "sku", "availability", "image_urls")
 
 
-def may_correct(html: str, url: str, markup: dict[str, Any]) -> bool:
+def may_correct(html: str, url: str, markup: dict[str, Any], tree: Any = None) -> bool:
     """Whether reading the page could change what complete markup says: a reference shown
     under a label or in the URL (it beats markup's sku), or a struck or old price (the sale
     price shown beats markup's). A few regular-expression passes over the raw page, so a
@@ -276,7 +276,12 @@ def may_correct(html: str, url: str, markup: dict[str, Any]) -> bool:
     every visible element: most of a crawl's parsing time on such pages)."""
     if any(markup.get(f) in (None, "", []) for f in COMPLETE):
         return True
-    if SKU_LABEL.search(html) or _STRUCK.search(html):
+    if _STRUCK.search(html):
+        return True
+    # The label is looked for in the body's text (scripts included: a superset of what
+    # the reader sees), a fraction of the page's markup.
+    body = tree.find("body") if tree is not None else None
+    if SKU_LABEL.search(" ".join(body.itertext()) if body is not None else html):
         return True
     if any(sum(c.isdigit() for c in i) >= 6 for i in url_ids(url)):
         return True
