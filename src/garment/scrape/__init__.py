@@ -169,7 +169,7 @@ class CrawlStats:
     elapsed_s: float = 0.0
     finish_reason: str = ""
     problem: str = ""                       # why nothing was stored (one line), else ""
-    crawler_peak_mb: float = 0.0            # the crawler process's peak memory (RSS), MB
+    crawler_peak_mb: float = 0.0            # the crawler process's peak memory (RSS, VmHWM), MB
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CrawlStats:
@@ -355,9 +355,7 @@ def crawl(config: CrawlConfig, progress: Progress | None = None) -> CrawlStats:
         child = _Child(proc, progress)
         try:
             child.follow()
-            # wait4, not Popen.wait: the child's own resource usage (its peak memory) with it.
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = rc = os.waitstatus_to_exitcode(status)
+            rc = proc.wait()
         except BaseException as exc:
             interrupted = isinstance(exc, (KeyboardInterrupt, _Terminated))
             signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
@@ -373,9 +371,7 @@ def crawl(config: CrawlConfig, progress: Progress | None = None) -> CrawlStats:
         last = tail[-1] if tail else "no output"
         raise GarmentError(f"crawl of {', '.join(config.start_urls)} failed (exit {rc}): "
                            f"{last[:300]}; the full log is {log_path}")
-    stats = CrawlStats.from_dict(child.stats)
-    stats.crawler_peak_mb = round(usage.ru_maxrss / 1024, 1)  # KiB on Linux
-    return stats
+    return CrawlStats.from_dict(child.stats)
 
 
 def _interrupted_stats(config: CrawlConfig, child: _Child) -> CrawlStats:

@@ -300,10 +300,26 @@ def main(argv: list[str]) -> int:
         return 1  # the parent died while this process started: nobody wants the crawl
     config = CrawlConfig.from_json(Path(argv[0]).read_text(encoding="utf-8"))
     stats = run(config)
+    stats.crawler_peak_mb = peak_memory_mb()
     emit("progress", pages=stats.pages, products=stats.products, images=stats.images,
          errors=sum(stats.errors.values()))
     emit("done", stats=stats.as_dict())
     return 0
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory since it started, in MB: Linux's VmHWM, which
+    starts afresh at exec (ru_maxrss would carry the forking parent's peak over)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 if __name__ == "__main__":
