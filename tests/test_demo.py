@@ -56,7 +56,7 @@ def test_demo_crawls_classifies_and_reports(demo_out: tuple[Path, str, float]) -
     # Every built-in product has a ten-class category; agreement is over all of them.
     assert s["agreement"]["n"] == N_PRODUCTS and 0.3 < s["agreement"]["rate"] <= 1.0
     # The printed summary: products, per-class counts, agreement, the report's path.
-    assert f"crawled {N_PRODUCTS} products" in output and "agreement with the shop's" in output
+    assert f"crawled {N_PRODUCTS} products" in output and "agree with the shop's categories" in output
     assert f"{100 * s['agreement']['rate']:.1f}%" in output
     assert str(out / "report.html") in output.replace("\n", "")
     for label in CLASSES:

@@ -77,9 +77,10 @@ def _print_summary(result: Any) -> None:
     for label, n in s["per_class"].items():
         table.add_row(label, str(n))
     console.print(table)
-    agreement = s.get("agreement")
-    if agreement:
-        console.print(f"agreement with the shop's categories: {100 * agreement['rate']:.1f}% "
-                      f"({agreement['agree']} of {agreement['n']}), top class: "
-                      f"{100 * (agreement['in_scope'] or 0):.1f}%")
+    for key, what in (("agreement", "final labels (image and text)"), ("agreement_image", "the image's own labels")):
+        agreement = s.get(key)
+        if agreement:
+            console.print(f"{what} agree with the shop's categories: {100 * agreement['rate']:.1f}% "
+                          f"({agreement['agree']} of {agreement['n']}), top class: "
+                          f"{100 * (agreement['in_scope'] or 0):.1f}%")
     console.print(f"report: {result.report}  ({t['total']:.1f} s in all)")
