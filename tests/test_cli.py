@@ -190,3 +190,18 @@ def test_classify_json_summary_and_the_shipped_model_by_name(
     result = CliRunner().invoke(app, ["classify", str(photo), "--model", "default", "--workers", "1", "-q"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].startswith("path,label")
+
+
+def test_scrape_json_summary_on_stdout(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    from shopsite import ShopSite
+
+    shop = ShopSite().start()
+    try:
+        result = cli("scrape", shop.url, "--out", str(tmp_path), "--delay", "0", "--concurrency", "4",
+                     "--max-products", "3", "--json")
+    finally:
+        shop.stop()
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)  # the whole of stdout: one JSON object, no table
+    assert stats["catalogue"] == str(tmp_path) and stats["products"] == 3 and stats["problem"] == ""
+    assert stats["images"]["ok"] == 3 and stats["pages"] >= 3

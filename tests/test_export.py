@@ -109,6 +109,17 @@ def test_out_dash_streams_csv_or_jsonl_and_refuses_parquet(classified: Path) -> 
         write_rows(classified, "parquet")
 
 
+def test_cli_out_dash_and_json_summary(classified: Path, tmp_path: Path,
+                                       cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("export", "--catalogue", str(classified), "--out", "-", "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["sku"] for line in result.stdout.splitlines()] == ["S1", "S2"]
+    result = cli("export", "--catalogue", str(classified), "--out", str(tmp_path / "o.csv"), "--json")
+    summary = json.loads(result.stdout)
+    assert summary == {"catalogue": str(classified), "out": str(tmp_path / "o.csv"), "format": "csv",
+                       "rows": 2, "model_id": "m1"}
+
+
 def test_jsonl_and_parquet(catalogue: Path, tmp_path: Path) -> None:
     export(catalogue, tmp_path / "out.jsonl")
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]

@@ -1,7 +1,8 @@
-"""``garment scrape``: crawl a shop into a catalogue; ``garment export``: write it as a table."""
+"""``garment scrape``: crawl a shop into a catalogue."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,6 +70,9 @@ def scrape_cmd(
         "--render", help="JavaScript pages: auto (render in Chromium only pages without "
                          "product links or markup that look script-built), never, always. "
                          "Needs /usr/bin/chromium.")] = "auto",
+    json_summary: Annotated[bool, typer.Option(
+        "--json", help="Print the crawl's stats as one JSON object on standard output (instead "
+                       "of the table).")] = False,
     feed: Annotated[list[str] | None, typer.Option(
         "--feed", help="A product feed to read products and images from (Google Merchant "
                        "XML or TSV; several allowed).", show_default=False)] = None,
@@ -76,12 +80,14 @@ def scrape_cmd(
     """Crawl a shop politely into a catalogue: products, packshots, errors (SQLite).
 
     Exit status: 0 when products were stored; 1 when none was (one line says why: host
-    unreachable, robots.txt forbids it, no product markup); 130 on Ctrl-C (the run is
-    recorded as interrupted: carry on with --resume); 2 on a bad option or setup.
+    unreachable, robots.txt forbids it, no product markup) or the setup failed (a bad site
+    profile, an unwritable --out); 130 on Ctrl-C (the run is recorded as interrupted: carry
+    on with --resume); 2 on a bad option.
     """
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from garment.cli import is_quiet
     from garment.scrape import CrawlConfig, CrawlInterrupted, crawl
 
     err = Console(stderr=True)
@@ -105,7 +111,8 @@ def scrape_cmd(
                   "only a shop whose owner allowed it.[/]")
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=err, transient=True) as bar:
+        with Progress(*columns, console=err, transient=True,
+                      disable=is_quiet() or not err.is_terminal) as bar:
             task = bar.add_task("starting the crawler")
 
             def progress(event: dict[str, Any]) -> None:
@@ -119,8 +126,11 @@ def scrape_cmd(
     except CrawlInterrupted as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(exc.exit_code) from None
-    _print_stats(stats.as_dict(), out)
-    _print_limits(config, stats.skipped)
+    if json_summary:
+        typer.echo(json.dumps({"catalogue": str(out), **stats.as_dict()}))
+    else:
+        _print_stats(stats.as_dict(), out)
+        _print_limits(config, stats.skipped)
     if stats.problem:
         typer.echo(f"error: {stats.problem}", err=True)
         raise typer.Exit(1)
@@ -168,18 +178,3 @@ def _print_limits(config: Any, skipped: dict[str, dict[str, int]]) -> None:
         typer.echo(f"{kind} ({reason.replace('_', ' ')}): {total:,} URL{'s' * (total != 1)} "
                    f"skipped under {under}")
 
-
-@app.command("export")
-def export_cmd(
-    catalogue: Annotated[Path, typer.Option(
-        "--catalogue", help="Catalogue folder written by `garment scrape`.")] = Path("catalogue"),
-    out: Annotated[Path, typer.Option(
-        "--out", help="Output file: .csv, .jsonl or .parquet.")] = Path("catalogue.csv"),
-    model: Annotated[str | None, typer.Option(
-        "--model", help="Labels from this model's predictions (default: the latest).")] = None,
-) -> None:
-    """Write one row per product: URL, sku, name, brand, price, packshot, label."""
-    from garment.export import export
-
-    n = export(catalogue, out, model_id=model)
-    typer.echo(f"{n} products written to {out}")

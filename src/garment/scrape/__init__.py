@@ -187,16 +187,16 @@ Progress = Callable[[dict[str, Any]], None]
 def prepare(config: CrawlConfig) -> Path:
     """Validate ``config``, create the catalogue and write the resolved config next to it;
     returns the config file the child process reads."""
-    config.validate()
-    from garment.scrape.render import check_render
-
-    check_render(config.render)  # --render always without a browser: one clear line
-    if config.site is not None:
+    if config.site is not None:  # first: the profile may give the start URLs
         from garment.scrape.profile import load_profile
 
         profile = load_profile(config.site)  # fail early on a bad profile
         if not config.start_urls and profile.start_urls:
             config.start_urls = list(profile.start_urls)
+    config.validate()
+    from garment.scrape.render import check_render
+
+    check_render(config.render)  # --render always without a browser: one clear line
     from garment.store import Catalogue
 
     with Catalogue.open(config.out):
