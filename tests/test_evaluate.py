@@ -158,8 +158,9 @@ def test_fashion_mnist_mode(tiny_model: Path, tmp_path: Path, monkeypatch: pytes
 def test_cli_needs_exactly_one_source(labelled: Path) -> None:
     for args in ([], [str(labelled), "--fashion-mnist"]):
         result = CliRunner().invoke(app, ["evaluate", *args])
-        assert isinstance(result.exception, GarmentError)
-        assert "exactly one" in str(result.exception)
+        # A runtime error: one line on stderr, exit status 1, no traceback.
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+        assert "exactly one" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_cli_evaluate_prints_and_writes(labelled: Path, tiny_model: Path, tmp_path: Path,
