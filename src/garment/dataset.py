@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from garment import CLASSES, __version__
+from garment.cache import sha256_file
 from garment.data import MANIFEST, OFFICIAL_DIRS, SPLITS, read_bytes, write_idx
 from garment.errors import GarmentError
 from garment.store import Catalogue
@@ -104,14 +105,6 @@ def _check_args(fmt: str, test_fraction: float, min_confidence: float | None, on
         raise GarmentError(f"--only {only!r} unknown; use one of {', '.join(ONLY)}")
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def select(cat: Catalogue, rows: list[dict[str, Any]], min_confidence: float | None = None,
            only: str | None = None) -> tuple[list[Example], Counter[str]]:
     """The examples of ``products_with_labels`` rows (one per distinct packshot) and how many
@@ -135,7 +128,7 @@ def select(cat: Catalogue, rows: list[dict[str, Any]], min_confidence: float | N
             excluded["below min confidence"] += 1
         else:
             candidates.append(Example(
-                r.get("sha256") or _file_sha256(path), path, int(index), source, r.get("confidence"),
+                r.get("sha256") or sha256_file(path), path, int(index), source, r.get("confidence"),
                 int(r["product_id"]), r.get("product_url"), r.get("image_url"), r.get("name"),
                 r.get("category")))
     groups: dict[str, list[Example]] = {}
