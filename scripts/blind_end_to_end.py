@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from garment import CLASSES, OTHER, OTHER_INDEX
+from garment import CLASSES, label_index
 from garment.catalogue_classify import classify_catalogue
 from garment.labels.adapt import AdaptConfig, adapt_catalogue
 from garment.scrape import CrawlConfig, crawl
@@ -41,12 +41,6 @@ def _truth(root: Path, shop_products: list[Any]) -> dict[str, tuple[int, str]]:
     return out
 
 
-def _index(label: str | None) -> int | None:
-    if label is None:
-        return None
-    return OTHER_INDEX if label == OTHER else CLASSES.index(label)
-
-
 def _score(rows: list[dict[str, Any]], truth: dict[str, tuple[int, str]], key: str,
            only: set[int] | None = None) -> dict[str, dict[str, Any]]:
     """Accuracy of column ``key`` per retailer: overall (with "other"; no label is wrong), in-scope
@@ -57,7 +51,7 @@ def _score(rows: list[dict[str, Any]], truth: dict[str, tuple[int, str]], key: s
         if t is None or (only is not None and r["product_id"] not in only):
             continue
         y, retailer = t
-        pred = _index(r.get(key)) if key != "image_argmax" else (
+        pred = label_index(r.get(key)) if key != "image_argmax" else (
             CLASSES.index(r["top3"][0][0]) if r.get("top3") else None)
         for group in ("all", retailer):
             a = acc[group]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from garment import CLASSES, OTHER, OTHER_INDEX
+from garment import label_index
 from garment.catalogue_classify import catalogue_model, classify_catalogue
 from garment.errors import GarmentError
 from garment.labels.adapt import UNLABELLED, AdaptConfig, adapt_catalogue, check_evidence, split_holdout
@@ -25,13 +25,9 @@ REAL_PHOTOS = Path(os.environ.get("GARMENT_DEV_PHOTOS", REPO.parent / "shared" /
 
 
 
-def _index(label: str | None) -> int | None:
-    return None if label is None else OTHER_INDEX if label == OTHER else CLASSES.index(label)
-
-
 def _accuracy(rows: list[dict[str, Any]], truth: dict[str, int | None], key: str) -> float:
     scored = [r for r in rows if truth.get(r["sku"]) is not None]
-    return sum(_index(r[key]) == truth[r["sku"]] for r in scored) / len(scored)
+    return sum(label_index(r[key]) == truth[r["sku"]] for r in scored) / len(scored)
 
 
 def test_split_holdout_is_stratified_and_disjoint() -> None:

@@ -20,5 +20,13 @@ CLASSES: tuple[str, ...] = (
 OTHER = "other"
 OTHER_INDEX = -1
 
+
+def label_index(label: str | None) -> int | None:
+    """The index of a label: 0-9 for a name in ``CLASSES``, ``OTHER_INDEX`` for ``OTHER``,
+    None for no label or a name that is neither."""
+    if label == OTHER:
+        return OTHER_INDEX
+    return CLASSES.index(label) if label in CLASSES else None
+
 #: Where garment identifies itself (User-Agent, report footer).
 PROJECT_URL = "https://github.com/garment-catalogue/garment"

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from garment import CLASSES, OTHER
+from garment import CLASSES, OTHER, label_index
 from garment.shop import category_label
 
 SOURCES = ("image", "text", "agree", "human")
@@ -129,19 +129,13 @@ def leaf_category(breadcrumb: str | None) -> str | None:
     return breadcrumb.split(" > ")[-1].strip() or None
 
 
-def _index(label: str | None) -> int | None:
-    if label == OTHER:
-        return -1
-    return CLASSES.index(label) if label in CLASSES else None
-
-
 def shop_agreement(rows: list[dict[str, Any]], image: bool = False) -> Agreement:
     """Agreement of ``products_with_labels`` rows with their shop categories: of the final
     labels, or with ``image`` of the image model's own answers (evaluate's figures, text aside)."""
     result = Agreement()
     for r in rows:
         expected = category_label(leaf_category(r.get("category")) or "")
-        predicted = _index(r.get("image_label" if image else "label"))
+        predicted = label_index(r.get("image_label" if image else "label"))
         if expected is None or predicted is None:
             continue
         result.n += 1
@@ -149,7 +143,7 @@ def shop_agreement(rows: list[dict[str, Any]], image: bool = False) -> Agreement
         if expected >= 0:
             result.n_in_scope += 1
             top = guess({"label": r.get("image_label"), "top3": r.get("top3")}) if image else guess(r)
-            result.agree_in_scope += _index(top) == expected
+            result.agree_in_scope += label_index(top) == expected
     return result
 
 

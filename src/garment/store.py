@@ -535,15 +535,12 @@ class Catalogue:
     def set_human_labels(self, labels: dict[int, str]) -> int:
         """Record a person's labels, product_id -> a class name or "other", as one batch
         (one undo takes it all back); returns how many were written. The predictions stay."""
-        from garment import CLASSES, OTHER, OTHER_INDEX
+        from garment import CLASSES, OTHER, label_index
 
         rows: list[tuple[int, str, str | None, int | None]] = []
         for pid, label in labels.items():
-            if label == OTHER:
-                index = OTHER_INDEX
-            elif label in CLASSES:
-                index = CLASSES.index(label)
-            else:
+            index = label_index(label)
+            if index is None:
                 raise GarmentError(f"unknown label {label!r}: use one of {', '.join(CLASSES)} or {OTHER!r}")
             rows.append((int(pid), "set", label, index))
         return self._human_events(rows)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from garment import CLASSES, OTHER, OTHER_INDEX
+from garment import label_index
 from garment.labels.vocab import LANGUAGES, Lexicon, Sense, build, load_builtin, phrase_key, read_map, words
 
 #: Fields in order of trust, with how much a clear single-word answer from each is worth.
@@ -289,6 +289,6 @@ class TextLabeller:
                 disagree.append(f"{v.field} ({', '.join(repr(w) for w in v.words)} -> {v.label})")
         if conf < MIN_CONFIDENCE:
             return _no_label("contradictory: " + "; ".join(v.said() for v in votes))
-        index = OTHER_INDEX if decider.label == OTHER else CLASSES.index(decider.label)
+        index = label_index(decider.label)
         return TextLabel(decider.label, index, round(conf, 4), "map" if decider.from_map else decider.field,
                          decider.words, decider.field, tuple(agree), tuple(disagree))
