@@ -22,6 +22,7 @@ import io
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -30,6 +31,35 @@ from PIL import Image
 
 CATEGORIES = ("women", "men")
 
+
+
+def serve(handle: Callable[[BaseHTTPRequestHandler], None],
+          protocol: str = "HTTP/1.1") -> ThreadingHTTPServer:
+    """A test server on 127.0.0.1 (a free port), serving in a daemon thread: ``handle``
+    answers every GET; ``server.shutdown()`` and ``server_close()`` stop it."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = protocol
+
+        def do_GET(self) -> None:  # noqa: N802
+            handle(self)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, ctype: str, body: bytes) -> None:
+    """Answer with ``body``, its type and length."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", ctype)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 @dataclass
 class Hit:
@@ -72,22 +102,8 @@ class ShopSite:
 
     # -- server -------------------------------------------------------------------------
     def start(self) -> ShopSite:
-        shop = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802
-                shop.handle(self)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = serve(self.handle)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
         return self
 
     def stop(self) -> None:

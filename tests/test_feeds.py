@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from garment.scrape import feeds
+from shopsite import reply, serve
 
 IMAGE_SITEMAP = b"""<?xml version="1.0" encoding="UTF-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -120,24 +120,12 @@ class FeedShop:
     def __init__(self) -> None:
         self.hits: list[str] = []
         self.photo = jpeg()
-        shop = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                shop.hits.append(self.path)
-                status, ctype, body = shop.route(self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(self._handle, protocol="HTTP/1.0")
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        self.hits.append(handler.path)
+        reply(handler, *self.route(handler.path))
 
     def route(self, target: str) -> tuple[int, str, bytes]:
         parts = urlsplit(target)

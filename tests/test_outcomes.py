@@ -10,11 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ import pytest
 from garment.scrape import PARENT_ENV, CrawlConfig, CrawlStats, child_env, command, crawl, prepare
 from garment.scrape.run import diagnose, settings_for
 from garment.store import Catalogue
-from shopsite import ShopSite, make_jpeg
+from shopsite import ShopSite, make_jpeg, reply, serve
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads /proc; the parent-death signal is Linux's")
@@ -105,26 +104,15 @@ class Site:
     def __init__(self, routes: dict[str, list[tuple[int, str, bytes]]]):
         self.routes = routes
         self.hits: Counter[str] = Counter()
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                path = self.path.split("?")[0]
-                answers = site.routes.get(path, [(404, "text/plain", b"not found")])
-                status, ctype, body = answers[min(site.hits[path], len(answers) - 1)]
-                site.hits[path] += 1
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(self._handle, protocol="HTTP/1.0")
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.split("?")[0]
+        answers = self.routes.get(path, [(404, "text/plain", b"not found")])
+        status, ctype, body = answers[min(self.hits[path], len(answers) - 1)]
+        self.hits[path] += 1
+        reply(handler, status, ctype, body)
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from garment.scrape.extract import parse_html
 from garment.scrape.render import needs_render, render_available
+from shopsite import reply, serve
 
 SHELL = ("<!DOCTYPE html><html><head><title>Shop</title></head><body><header><a href='/'>"
          "Shop</a><nav><a href='/c/a'>A</a><a href='/c/b'>B</a></nav></header>"
@@ -81,24 +81,12 @@ class JsShop:
     def __init__(self) -> None:
         self.hits: list[str] = []
         self.photo = photo()
-        shop = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                shop.hits.append(self.path)
-                status, ctype, body = shop.route(self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(self._handle, protocol="HTTP/1.0")
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        self.hits.append(handler.path)
+        reply(handler, *self.route(handler.path))
 
     def product(self, i: int) -> dict[str, object]:
         return {"url": f"/p/{i}", "name": f"Script coat {i}", "sku": f"JS-{i}",
