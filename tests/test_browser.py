@@ -7,7 +7,6 @@ Screenshots go to ``artifacts/`` at the repository root (git-ignored), or to
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,30 +16,14 @@ import pytest
 
 from garment.classify import ClassifyConfig
 from garment.demo import DemoConfig, run_demo
-from garment.errors import GarmentError
 from garment.shop import SCRIPT_NAME
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("GARMENT_TEST_ARTIFACTS",
-                                Path(__file__).resolve().parents[1] / "artifacts"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from needs import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_missing, has_fmnist
 
 
 def _why_skip() -> str | None:
-    if not CHROMIUM.is_file():
-        return f"{CHROMIUM} missing (make browser, or apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install 'garment[dev]')"
-    try:
-        from garment.data import find_data
-
-        find_data()
-    except GarmentError:
-        return "Fashion-MNIST not found (the demo shop renders its test images)"
-    return None
+    if not has_fmnist():
+        return browser_missing() or "Fashion-MNIST not found (the demo shop renders its test images)"
+    return browser_missing()
 
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_why_skip() is not None,

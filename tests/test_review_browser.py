@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,21 +16,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("GARMENT_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from needs import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_missing
+
 TOKEN = "browser-test-token"
 
 
 def _why_skip() -> str | None:
-    if not CHROMIUM.is_file():
-        return f"{CHROMIUM} missing (make browser, or apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install 'garment[dev]')"
-    return None
+    return browser_missing()
 
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_why_skip() is not None, reason=_why_skip() or "")]
