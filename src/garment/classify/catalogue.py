@@ -187,15 +187,15 @@ def fuse_catalogue(cat: Catalogue, mid: str, fusion: Fusion, labeller: TextLabel
     into the final labels (``labels`` table); counts go into ``result``."""
     result = result or CatalogueClassified(mid)
     texts = label_texts(cat, labeller)
-    answers = {int(r["product_id"]): r for r in cat.conn.execute(
-        "SELECT i.product_id, pr.probs, pr.score, pr.status FROM images i "
-        "JOIN predictions pr ON pr.image_id = i.id AND pr.model_id = ? WHERE i.role = 'packshot'", (mid,))}
+    # The usable image answers: a packshot classified, with every probability and its score.
+    answers = {int(r[0]): (np.asarray(json.loads(r[1])), float(r[2])) for r in cat.conn.execute(
+        "SELECT i.product_id, pr.probs, pr.score FROM images i "
+        "JOIN predictions pr ON pr.image_id = i.id AND pr.model_id = ? WHERE i.role = 'packshot' "
+        "AND pr.status = 'ok' AND pr.probs IS NOT NULL AND pr.score IS NOT NULL", (mid,))}
     rows = []
     for pid, t in texts.items():
-        a = answers.get(pid)
-        ok = a is not None and a["status"] == "ok" and a["probs"] is not None and a["score"] is not None
-        probs = np.asarray(json.loads(a["probs"])) if ok and a is not None else None
-        f = fuse(probs, float(a["score"]) if ok and a is not None else None, t.label_index, t.confidence, fusion)
+        probs, score = answers.get(pid, (None, None))
+        f = fuse(probs, score, t.label_index, t.confidence, fusion)
         if f.label is None:
             continue  # neither a usable packshot nor text evidence: nothing to say
         rows.append({"product_id": pid, **f.as_dict()})
