@@ -6,7 +6,7 @@ SHARED ?= ../shared
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: setup dev data demo test lint bench model onnx dist browser clean compiler
+.PHONY: setup dev data demo test lint bench model onnx dist browser services clean compiler
 
 setup: $(STAMP) data
 
@@ -62,10 +62,21 @@ browser:
 		else echo "note: /usr/bin/chromium missing; browser tests will be skipped (apt-get install chromium)"; fi; \
 	fi
 
+# Debian's redis-server and PostgreSQL for the scale-out tests (the fixtures start their own
+# servers on 127.0.0.1 in a temporary folder and stop them; skipped with a reason when absent).
+services:
+	@missing=""; command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "note:$$missing missing; scale-out tests will be skipped (apt-get install$$missing)"; fi; \
+	fi
+
 demo: setup
 	$(BIN)/garment demo
 
-test: setup dev browser
+test: setup dev browser services
 	$(BIN)/python -m pytest -q
 
 lint: dev
