@@ -111,3 +111,8 @@ def cli() -> Callable[..., object]:
 
 
 # --- end foundation fixtures ---------------------------------------------------------------
+
+
+# --- real servers for the scale-out tests (tests/services.py) --------------------------------
+
+from services import postgres_server, postgres_url, redis_server, redis_url  # noqa: E402,F401
