@@ -1,30 +1,43 @@
-"""Store: the catalogue, one SQLite file (WAL) of products, packshots, crawl runs, errors
-and predictions.
+"""Store: the catalogue of products, packshots, crawl runs, errors, predictions and labels,
+in SQLite (a folder: ``catalogue.sqlite``, WAL, + ``images/``) or PostgreSQL
+(``postgresql://...``, its files in a shared folder: ``garment.store.postgres``).
 
-``DIR/catalogue.sqlite`` is written by ``garment scrape``, read by ``classify`` (through
-``iter_images``/``record_predictions``) and by ``export``/``report`` (through
-``products_with_labels``). Products are upserted by canonical URL, then by (site, sku),
-so re-runs and resumes never duplicate them. Each product has at most one packshot row;
-a failed download is a row too, with its status and error. The schema is built by
-numbered migrations recorded in ``schema_migrations``; opening a catalogue applies the
-missing ones, so it is safe to open an old file with new code.
+``Catalogue.open(target)`` gives the same interface on both. The catalogue is written by
+``garment scrape``, read by ``classify`` (through ``claim_images``/``record_predictions``)
+and by ``export``/``report`` (through ``products_with_labels``). Products are upserted by
+canonical URL, then by (site, sku), so re-runs, resumes and concurrent writers never
+duplicate them. Each product has at most one packshot row; a failed download is a row too,
+with its status and error. The schema is built by numbered migrations
+(``garment.store.schema``) recorded in ``schema_migrations``; opening a catalogue applies
+the missing ones, so it is safe to open an old catalogue with new code. ``cat.folder`` is
+where the catalogue's files live (``images/``, ``models/``, ``adapted/``): the catalogue
+folder, or a PostgreSQL catalogue's files folder (``--images``).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from garment.errors import GarmentError
+from garment.store.labels import LabelStore
+from garment.store.schema import MIGRATIONS, SCHEMA_MIGRATIONS
+from garment.store.schema import now as _now
+
+__all__ = ["DB_NAME", "IMAGES_DIR", "MIGRATIONS", "Catalogue", "ImageRow", "Prediction", "is_url",
+           "site_of", "target"]
 
 DB_NAME = "catalogue.sqlite"
 IMAGES_DIR = "images"
+URL_SCHEMES = ("postgresql://", "postgres://")
 
 #: Image statuses that a resumed crawl retries; every other status is final.
 RETRYABLE_IMAGE_STATUSES = frozenset({"failed"})
@@ -32,136 +45,34 @@ RETRYABLE_IMAGE_STATUSES = frozenset({"failed"})
 PRODUCT_FIELDS = ("url", "canonical_url", "sku", "name", "brand", "price", "currency",
                   "category", "description", "availability")
 
-MIGRATIONS: tuple[tuple[int, str, str], ...] = (
-    (1, "catalogue", """
-        CREATE TABLE products (
-            id INTEGER PRIMARY KEY,
-            canonical_url TEXT NOT NULL UNIQUE,
-            url TEXT NOT NULL,
-            site TEXT NOT NULL,
-            sku TEXT, name TEXT, brand TEXT, price REAL, currency TEXT,
-            category TEXT,                       -- breadcrumb path, ' > ' separated
-            description TEXT,
-            image_urls TEXT NOT NULL DEFAULT '[]',  -- JSON list, packshot first
-            extractor TEXT NOT NULL,             -- layer that said "this is a product"
-            sources TEXT NOT NULL DEFAULT '{}',  -- JSON: field -> layer that gave it
-            first_run INTEGER, last_run INTEGER,
-            created TEXT NOT NULL, updated TEXT NOT NULL
-        );
-        CREATE INDEX products_site_sku ON products(site, sku);
-        CREATE TABLE images (
-            id INTEGER PRIMARY KEY,
-            product_id INTEGER NOT NULL REFERENCES products(id) ON DELETE CASCADE,
-            role TEXT NOT NULL DEFAULT 'packshot',
-            url TEXT NOT NULL,
-            final_url TEXT,
-            status TEXT NOT NULL,                -- ok, noai, robots, too_small, ...
-            error TEXT,
-            path TEXT,                           -- relative to the catalogue folder
-            width INTEGER, height INTEGER, format TEXT, sha256 TEXT, bytes INTEGER,
-            content_type TEXT,
-            run_id INTEGER, fetched TEXT,
-            UNIQUE (product_id, role)
-        );
-        CREATE TABLE crawl_runs (
-            id INTEGER PRIMARY KEY,
-            started TEXT NOT NULL, finished TEXT,
-            status TEXT NOT NULL,                -- running, finished, interrupted
-            config TEXT NOT NULL DEFAULT '{}',
-            stats TEXT
-        );
-        CREATE TABLE errors (
-            id INTEGER PRIMARY KEY,
-            run_id INTEGER,
-            url TEXT NOT NULL,
-            kind TEXT NOT NULL,                  -- page, image, sitemap
-            reason TEXT NOT NULL,
-            status INTEGER,
-            detail TEXT,
-            created TEXT NOT NULL
-        );
-        CREATE INDEX errors_run ON errors(run_id);
-    """),
-    (2, "predictions", """
-        CREATE TABLE predictions (
-            image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-            model_id TEXT NOT NULL,
-            label TEXT, label_index INTEGER, confidence REAL,
-            top3 TEXT,                           -- JSON [[label, probability], ...]
-            status TEXT NOT NULL DEFAULT 'ok',
-            error TEXT,
-            created TEXT NOT NULL,
-            PRIMARY KEY (image_id, model_id)
-        );
-    """),
-    (3, "text and fused labels", """
-        CREATE TABLE text_labels (
-            product_id INTEGER PRIMARY KEY REFERENCES products(id) ON DELETE CASCADE,
-            label TEXT, label_index INTEGER,     -- a class, 'other' (-1), or NULL: no label
-            confidence REAL,
-            field TEXT,                          -- category, name, url, description, map
-            evidence TEXT,                       -- readable: which field, which words
-            labeller TEXT NOT NULL,              -- version of vocabulary + user map
-            created TEXT NOT NULL
-        );
-        CREATE TABLE labels (                    -- the final label: image and text fused
-            product_id INTEGER NOT NULL REFERENCES products(id) ON DELETE CASCADE,
-            model_id TEXT NOT NULL,
-            label TEXT, label_index INTEGER, confidence REAL,
-            label_source TEXT NOT NULL,          -- image, text or agree
-            conflict INTEGER NOT NULL DEFAULT 0, -- image and text named different labels
-            created TEXT NOT NULL,
-            PRIMARY KEY (product_id, model_id)
-        );
-        CREATE TABLE settings (                  -- catalogue-wide choices, e.g. its model
-            key TEXT PRIMARY KEY, value TEXT NOT NULL, updated TEXT NOT NULL
-        );
-        -- What fusion with text needs of an image answer: every class probability and the
-        -- in-scope score its "other" threshold applies to.
-        ALTER TABLE predictions ADD COLUMN probs TEXT;   -- JSON [p0, ..., p9]
-        ALTER TABLE predictions ADD COLUMN score REAL;
-    """),
-    (4, "human labels", """
-        -- A person's corrections, append-only: predictions are never overwritten, and undo
-        -- marks events undone instead of deleting them, so the history stays readable.
-        CREATE TABLE human_label_events (
-            id INTEGER PRIMARY KEY,
-            product_id INTEGER NOT NULL REFERENCES products(id) ON DELETE CASCADE,
-            action TEXT NOT NULL,                -- set (label given) or clear (back to the prediction)
-            label TEXT, label_index INTEGER,     -- a class or 'other' (-1); NULL for clear
-            batch INTEGER NOT NULL,              -- events written by one call: undone together
-            created TEXT NOT NULL,
-            undone TEXT                          -- when an undo took it back, else NULL
-        );
-        CREATE INDEX human_label_events_product ON human_label_events(product_id, id);
-        -- The current human label of each product: its latest event still in force, if a set.
-        CREATE VIEW human_labels AS
-            SELECT e.product_id, e.label, e.label_index, e.created, e.id AS event_id
-            FROM human_label_events e
-            WHERE e.action = 'set' AND e.id = (
-                SELECT MAX(id) FROM human_label_events
-                WHERE product_id = e.product_id AND undone IS NULL);
-    """),
-    (5, "packshot choice", """
-        -- Why this picture is the product's packshot (JSON: score, markup evidence, content
-        -- score and reasons, the pictures judged).
-        ALTER TABLE images ADD COLUMN choice TEXT;
-    """),
-    (6, "availability", """
-        -- schema.org ItemAvailability short name: InStock, OutOfStock, PreOrder, ...
-        ALTER TABLE products ADD COLUMN availability TEXT;
-    """),
-)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+CLAIM_TTL_S = 600.0  # a classify process's claim on images lasts this long without renewal
 
 
 def site_of(url: str) -> str:
     """The host a URL belongs to, without ``www.`` (the unit of "same shop")."""
     host = (urlsplit(url).hostname or "").lower()
     return host[4:] if host.startswith("www.") else host
+
+
+def is_url(target: str | Path) -> bool:
+    """Whether ``target`` names a PostgreSQL catalogue rather than a folder."""
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def target(catalogue: str | Path, images: str | Path | None = None) -> str | Path:
+    """What ``Catalogue.open`` takes for a command's ``--catalogue``/``--out`` and ``--images``:
+    a folder as a Path, a PostgreSQL URL as a string carrying the files folder (``images=``).
+    The library functions that take a catalogue pass it on unchanged."""
+    if not is_url(str(catalogue)):
+        if images is not None:
+            raise GarmentError(f"--images {images}: only for a PostgreSQL catalogue (postgresql://...); "
+                               f"the catalogue folder {catalogue} keeps its images inside it")
+        return Path(catalogue)
+    if images is None:
+        return str(catalogue)
+    from garment.store.postgres import with_images
+
+    return with_images(str(catalogue), Path(images))
 
 
 @dataclass(frozen=True)
@@ -192,24 +103,48 @@ class Prediction:
     score: float | None = None  # the in-scope score
 
 
-class Catalogue:
-    """A catalogue folder: ``catalogue.sqlite`` plus ``images/``."""
+class Catalogue(LabelStore):
+    """A catalogue: the interface, and its SQLite backend (``catalogue.sqlite`` plus
+    ``images/`` in a folder). ``garment.store.postgres.PostgresCatalogue`` is the other."""
 
-    def __init__(self, folder: Path, conn: sqlite3.Connection):
+    #: The columns that order models by when their predictions were last written.
+    _WRITE_ORDER = "MAX(rowid)"
+    #: The claim expiry's clock: this machine's for SQLite (one machine), the server's for PostgreSQL.
+    _CLOCK = "?"
+    _SKIP_LOCKED = ""
+
+    def __init__(self, folder: Path, conn: Any):
         self.folder = folder
         self.conn = conn
+        self.round_trips = 0  # statements sent (for PostgreSQL, each one a network round trip)
+        self._depth = 0
+
+    @property
+    def name(self) -> str:
+        """How messages name this catalogue: its folder, or its URL without a password."""
+        return str(self.folder)
 
     # -- opening ----------------------------------------------------------------------
     @classmethod
-    def open(cls, folder: str | Path, create: bool = True, readonly: bool = False) -> Catalogue:
-        """Open (and migrate) the catalogue in ``folder``; ``create`` makes a new one.
+    def open(cls, target: str | Path, create: bool = True, readonly: bool = False,
+             images: str | Path | None = None) -> Catalogue:
+        """Open (and migrate) the catalogue ``target``: a folder (SQLite) or a
+        ``postgresql://`` URL; ``create`` makes a new one.
 
         ``readonly`` opens an existing catalogue for reading only (``export``, ``report``):
         nothing is written, so a catalogue on a read-only disk or folder, or one another
         user owns, can be read. One whose schema is behind this garment is opened for
-        writing instead, to migrate it.
+        writing instead, to migrate it. ``images`` is a PostgreSQL catalogue's files folder
+        (recorded at creation; given again, it overrides the recorded one).
         """
-        folder = Path(folder)
+        if is_url(str(target)):
+            from garment.store.postgres import PostgresCatalogue
+
+            return PostgresCatalogue.connect(str(target), create, readonly, images)
+        if images is not None:
+            raise GarmentError(f"images={images}: only for a PostgreSQL catalogue; the catalogue "
+                               f"folder {target} keeps its images inside it")
+        folder = Path(target)
         db = folder / DB_NAME
         if not db.exists() and (not create or readonly):
             raise GarmentError(f"no catalogue in {folder}: run `garment scrape URL --out "
@@ -256,12 +191,33 @@ class Catalogue:
         raise GarmentError(f"cannot read catalogue {db} ({error}); check it is a catalogue "
                            "written by `garment scrape`, and that its folder is readable") from error
 
+    @staticmethod
+    def watcher(target: str | Path) -> Callable[[], object] | None:
+        """A function (safe from any thread) giving a stamp that changes whenever a change to
+        catalogue ``target`` is committed, or None when it cannot be watched (e.g. a read-only
+        folder without the WAL's files): SQLite's ``PRAGMA data_version``, PostgreSQL's
+        snapshot."""
+        if is_url(str(target)):
+            from garment.store.postgres import PostgresCatalogue
+
+            return PostgresCatalogue.watcher(str(target))
+        lock = threading.Lock()
+        try:  # used only under the lock, so one connection serves every thread
+            conn = sqlite3.connect((Path(target) / DB_NAME).resolve().as_uri() + "?mode=ro", uri=True,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:
+            return None
+
+        def stamp() -> object:
+            with lock:
+                return int(conn.execute("PRAGMA data_version").fetchone()[0])
+        return stamp
+
     def migrate(self) -> list[int]:
-        """Apply the migrations this file lacks; returns the versions applied."""
+        """Apply the migrations this catalogue lacks; returns the versions applied."""
         with self.conn:
-            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                              "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                              "applied TEXT NOT NULL)")
+            self.conn.execute(SCHEMA_MIGRATIONS)
         done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
         applied = []
         for version, name, sql in MIGRATIONS:
@@ -283,6 +239,10 @@ class Catalogue:
             applied.append(version)
         return applied
 
+    def migrations(self) -> list[int]:
+        """The versions of the migrations applied, in order."""
+        return [int(r[0]) for r in self._q("SELECT version FROM schema_migrations ORDER BY version")]
+
     def close(self) -> None:
         self.conn.close()
 
@@ -292,59 +252,78 @@ class Catalogue:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- the backend's primitives (PostgresCatalogue overrides them) -------------------
+    def _q(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        """Run one statement (``?`` placeholders); returns its cursor."""
+        self.round_trips += 1
+        return self.conn.execute(sql, args)
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.round_trips += 1
+        self.conn.executemany(sql, rows)
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """A transaction; nested ones join the outermost."""
+        if self._depth:
+            yield
+            return
+        self._depth += 1
+        try:
+            with self.conn:
+                yield
+        finally:
+            self._depth -= 1
+
+    def _replace(self, table: str, cols: Sequence[str], keys: Sequence[str]) -> str:
+        """An insert that replaces the row with the same ``keys``."""
+        return f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+
     # -- crawl runs and errors ---------------------------------------------------------
-    def start_run(self, config: dict[str, Any]) -> int:
+    def start_run(self, config: dict[str, Any], shared: bool = False) -> int:
         """Record a new crawl run; runs left 'running' by a killed crawl become
-        'interrupted'."""
-        with self.conn:
-            self.conn.execute("UPDATE crawl_runs SET status='interrupted' "
-                              "WHERE status='running'")
-            cur = self.conn.execute(
-                "INSERT INTO crawl_runs (started, status, config) VALUES (?, 'running', ?)",
-                (_now(), json.dumps(config, default=str)))
-        return int(cur.lastrowid or 0)
+        'interrupted', unless ``shared``: a worker of a crawl shared by several processes
+        leaves the others' runs alone."""
+        with self._tx():
+            if not shared:
+                self._q("UPDATE crawl_runs SET status='interrupted' WHERE status='running'")
+            row = self._q("INSERT INTO crawl_runs (started, status, config) VALUES (?, 'running', ?) "
+                          "RETURNING id", (_now(), json.dumps(config, default=str))).fetchone()
+        return int(row[0])
 
     def finish_run(self, run_id: int, stats: dict[str, Any], status: str = "finished") -> None:
-        with self.conn:
-            self.conn.execute("UPDATE crawl_runs SET finished=?, status=?, stats=? WHERE id=?",
-                              (_now(), status, json.dumps(stats), run_id))
+        with self._tx():
+            self._q("UPDATE crawl_runs SET finished=?, status=?, stats=? WHERE id=?",
+                    (_now(), status, json.dumps(stats), run_id))
 
     def runs(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT * FROM crawl_runs ORDER BY id").fetchall()
-        return [dict(r) for r in rows]
+        return [dict(r) for r in self._q("SELECT * FROM crawl_runs ORDER BY id").fetchall()]
 
     def record_error(self, run_id: int | None, url: str, kind: str, reason: str,
                      status: int | None = None, detail: str | None = None) -> None:
-        with self.conn:
-            self.conn.execute(
-                "INSERT INTO errors (run_id, url, kind, reason, status, detail, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, url, kind, reason, status, (detail or "")[:500], _now()))
+        with self._tx():
+            self._q("INSERT INTO errors (run_id, url, kind, reason, status, detail, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, url, kind, reason, status, (detail or "")[:500], _now()))
 
     def errors(self, run_id: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM errors"
         args: tuple[Any, ...] = ()
         if run_id is not None:
             sql, args = sql + " WHERE run_id=?", (run_id,)
-        return [dict(r) for r in self.conn.execute(sql + " ORDER BY id", args)]
+        return [dict(r) for r in self._q(sql + " ORDER BY id", args)]
 
     # -- products and images -----------------------------------------------------------
     def _find_product(self, canonical: str, site: str,
-                      sku: str | None) -> tuple[int | None, bool]:
-        """(id, found by canonical URL) of the stored product this one is."""
-        row = self.conn.execute("SELECT id FROM products WHERE canonical_url=?",
-                                (canonical,)).fetchone()
-        if row is not None:
-            return int(row[0]), True
-        if sku:
-            row = self.conn.execute("SELECT id FROM products WHERE site=? AND sku=? "
-                                    "ORDER BY id LIMIT 1", (site, sku)).fetchone()
-        return (None if row is None else int(row[0])), False
-
-    def _sources(self, pid: int) -> dict[str, Any]:
-        """Which layer gave each field of stored product ``pid``."""
-        row = self.conn.execute("SELECT sources FROM products WHERE id=?", (pid,)).fetchone()
-        return dict(json.loads(row[0] or "{}")) if row else {}
+                      sku: str | None) -> tuple[int | None, bool, dict[str, Any]]:
+        """(id, found by canonical URL, its sources) of the stored product this one is: the
+        one with this canonical URL, else the first with this (site, sku)."""
+        row = self._q("SELECT id, canonical_url, sources FROM products WHERE canonical_url=? "
+                      "OR (site=? AND sku=?) ORDER BY canonical_url=? DESC, id LIMIT 1",
+                      (canonical, site, sku or None, canonical)).fetchone()
+        if row is None:
+            return None, False, {}
+        return int(row[0]), row[1] == canonical, dict(json.loads(row[2] or "{}"))
 
     def _upsert_product(self, p: dict[str, Any], run_id: int | None) -> int:
         canonical = p.get("canonical_url") or p["url"]
@@ -355,9 +334,8 @@ class Catalogue:
                       extractor=p.get("extractor") or "unknown",
                       sources=json.dumps(p.get("sources") or {}), last_run=run_id,
                       updated=_now())
-        pid, by_url = self._find_product(canonical, site, p.get("sku"))
+        pid, by_url, stored = self._find_product(canonical, site, p.get("sku"))
         if pid is not None and not by_url:
-            stored = self._sources(pid)
             if (p.get("sources") or {}).get("canonical_url") != "link" or stored.get("canonical_url") == "link":
                 # The same sku under another URL: keep the URLs the product was stored under (unless
                 # only this page declares its canonical URL, so the crawl's order does not matter).
@@ -371,11 +349,11 @@ class Catalogue:
             values.update(first_run=run_id, created=values["updated"])
             cols = ", ".join(values)
             marks = ", ".join("?" for _ in values)
-            cur = self.conn.execute(f"INSERT INTO products ({cols}) VALUES ({marks})",
-                                    tuple(values.values()))
-            return int(cur.lastrowid or 0)
+            row = self._q(f"INSERT INTO products ({cols}) VALUES ({marks}) RETURNING id",
+                          tuple(values.values())).fetchone()
+            return int(row[0])
         sets = ", ".join(f"{k}=?" for k in values)
-        self.conn.execute(f"UPDATE products SET {sets} WHERE id=?", (*values.values(), pid))
+        self._q(f"UPDATE products SET {sets} WHERE id=?", (*values.values(), pid))
         return pid
 
     def _upsert_image(self, product_id: int, img: dict[str, Any], run_id: int | None) -> int:
@@ -383,14 +361,12 @@ class Catalogue:
                 "sha256", "bytes", "content_type", "choice")
         values = [img.get(c) for c in cols]
         values[0] = values[0] or ""
-        self.conn.execute(
+        row = self._q(
             f"INSERT INTO images (product_id, role, {', '.join(cols)}, run_id, fetched) "
             f"VALUES (?, ?, {', '.join('?' for _ in cols)}, ?, ?) "
             f"ON CONFLICT (product_id, role) DO UPDATE SET "
-            + ", ".join(f"{c}=excluded.{c}" for c in (*cols, "run_id", "fetched")),
-            (product_id, img.get("role", "packshot"), *values, run_id, _now()))
-        row = self.conn.execute("SELECT id FROM images WHERE product_id=? AND role=?",
-                                (product_id, img.get("role", "packshot"))).fetchone()
+            + ", ".join(f"{c}=excluded.{c}" for c in (*cols, "run_id", "fetched")) + " RETURNING id",
+            (product_id, img.get("role", "packshot"), *values, run_id, _now())).fetchone()
         return int(row[0])
 
     def save_product(self, product: dict[str, Any], image: dict[str, Any] | None,
@@ -401,15 +377,21 @@ class Catalogue:
         ``extractor`` and ``sources``; ``image`` the download's outcome (``status``,
         ``url``, ``path``, ``width``, ...). Returns (product_id, image_id).
         """
-        with self.conn:
+        with self._tx():
+            self._lock_product(product)
             pid = self._upsert_product(product, run_id)
             iid = None if image is None else self._upsert_image(pid, image, run_id)
         return pid, iid
 
+    def _lock_product(self, product: dict[str, Any]) -> None:
+        """Make concurrent writers of one product wait for each other. SQLite has one writer
+        at a time already: its write lock is taken here, before the look-up."""
+        self._q("UPDATE products SET id = id WHERE 0")
+
     def done_urls(self) -> set[str]:
         """URLs (fetched and canonical) of products a resumed crawl need not fetch again:
         stored with a packshot whose status is final."""
-        rows = self.conn.execute(
+        rows = self._q(
             "SELECT p.url, p.canonical_url, i.status FROM products p "
             "LEFT JOIN images i ON i.product_id = p.id AND i.role = 'packshot'")
         done: set[str] = set()
@@ -419,9 +401,8 @@ class Catalogue:
         return done
 
     def products(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT * FROM products ORDER BY id").fetchall()
         out = []
-        for r in rows:
+        for r in self._q("SELECT * FROM products ORDER BY id").fetchall():
             d = dict(r)
             d["image_urls"] = json.loads(d["image_urls"])
             d["sources"] = json.loads(d["sources"])
@@ -429,220 +410,119 @@ class Catalogue:
         return out
 
     def images(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute("SELECT * FROM images ORDER BY id")]
+        return [dict(r) for r in self._q("SELECT * FROM images ORDER BY id")]
+
+    def image(self, image_id: int | None = None, product_id: int | None = None) -> dict[str, Any] | None:
+        """One image row: by its id, or a product's packshot; None when there is none."""
+        if image_id is not None:
+            row = self._q("SELECT * FROM images WHERE id=?", (image_id,)).fetchone()
+        else:
+            row = self._q("SELECT * FROM images WHERE product_id=? AND role='packshot'", (product_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def _image_row(self, r: Any) -> ImageRow:
+        return ImageRow(r["id"], r["product_id"], self.folder / (r["path"] or ""),
+                        r["url"], r["sha256"] or "", r["width"] or 0, r["height"] or 0)
 
     def iter_images(self, status: str = "ok") -> Iterator[ImageRow]:
         """Stored packshots with ``status`` (default: downloaded and valid), in id order."""
-        rows = self.conn.execute(
+        rows = self._q(
             "SELECT id, product_id, path, url, sha256, width, height FROM images "
             "WHERE status=? AND role='packshot' ORDER BY id", (status,)).fetchall()
         for r in rows:
-            yield ImageRow(r["id"], r["product_id"], self.folder / (r["path"] or ""),
-                           r["url"], r["sha256"] or "", r["width"] or 0, r["height"] or 0)
+            yield self._image_row(r)
 
     def counts(self) -> dict[str, Any]:
         """Summary numbers: products, images by status, errors by reason."""
-        q = self.conn.execute
+        q = self._q
         return {
             "products": q("SELECT COUNT(*) FROM products").fetchone()[0],
-            "images": dict(q("SELECT status, COUNT(*) FROM images GROUP BY status").fetchall()),
-            "errors": dict(q("SELECT reason, COUNT(*) FROM errors GROUP BY reason").fetchall()),
+            "images": {r[0]: r[1] for r in q("SELECT status, COUNT(*) FROM images GROUP BY status")},
+            "errors": {r[0]: r[1] for r in q("SELECT reason, COUNT(*) FROM errors GROUP BY reason")},
         }
 
     # -- predictions -------------------------------------------------------------------
     def record_predictions(self, model_id: str, rows: Iterable[Prediction]) -> int:
         """Store (or replace) ``model_id``'s predictions; returns how many were written."""
         now = _now()
-        n = 0
-        with self.conn:
-            for p in rows:
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO predictions (image_id, model_id, label, "
-                    "label_index, confidence, top3, status, error, created, probs, score) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (p.image_id, model_id, p.label, p.label_index, p.confidence,
-                     None if p.top3 is None else json.dumps([list(t) for t in p.top3]),
-                     p.status, p.error, now,
-                     None if p.probs is None else json.dumps([round(float(q), 5) for q in p.probs]),
-                     p.score))
-                n += 1
-        return n
+        values = [(p.image_id, model_id, p.label, p.label_index, p.confidence,
+                   None if p.top3 is None else json.dumps([list(t) for t in p.top3]),
+                   p.status, p.error, now,
+                   None if p.probs is None else json.dumps([round(float(q), 5) for q in p.probs]),
+                   p.score) for p in rows]
+        if values:
+            with self._tx():
+                self._many(self._replace("predictions", (
+                    "image_id", "model_id", "label", "label_index", "confidence", "top3", "status",
+                    "error", "created", "probs", "score"), ("image_id", "model_id")), values)
+        return len(values)
 
     def models(self) -> list[str]:
         """Model ids with predictions, most recently written last."""
-        rows = self.conn.execute("SELECT model_id, MAX(created) AS c, MAX(rowid) AS r "
-                                 "FROM predictions GROUP BY model_id ORDER BY c, r")
+        rows = self._q(f"SELECT model_id, MAX(created) AS c, {self._WRITE_ORDER} AS r "
+                       "FROM predictions GROUP BY model_id ORDER BY c, r")
         return [r[0] for r in rows]
 
-    def products_with_labels(self, model_id: str | None = None,
-                             product_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
-        """One row per product (of ``product_ids`` when given): its fields, its packshot and
-        ``model_id``'s label (default: the model whose predictions were written last; empty if none).
+    def predicted(self, model_id: str) -> set[int]:
+        """Ids of the images ``model_id`` answered (status ok)."""
+        rows = self._q("SELECT image_id FROM predictions WHERE model_id=? AND status='ok'", (model_id,))
+        return {int(r[0]) for r in rows}
 
-        A human label wins: ``label``/``label_index`` are the person's, ``label_source`` is
-        "human" and ``confidence`` 1.0; ``predicted_*`` keep what the machine said, and
-        ``image_*``/``text_*`` stay as they are."""
-        if model_id is None:
-            models = self.models()
-            model_id = models[-1] if models else None
-        ids = [] if product_ids is None else [int(i) for i in product_ids]
-        where = "" if product_ids is None else f"WHERE p.id IN ({','.join('?' * len(ids))})"
-        rows = self.conn.execute(
-            "SELECT p.id AS product_id, p.canonical_url AS product_url, p.url, p.sku, "
-            "p.name, p.brand, p.price, p.currency, p.availability, p.category, p.description, "
-            "p.extractor, p.updated AS crawled_at, "
-            "i.id AS image_id, i.url AS image_url, i.status AS image_status, "
-            "i.path AS image_path, i.width, i.height, i.sha256, "
-            "pr.label AS image_label, pr.label_index AS image_label_index, "
-            "pr.confidence AS image_confidence, pr.top3, pr.score, pr.status AS prediction_status, "
-            "t.label AS text_label, t.label_index AS text_label_index, "
-            "t.confidence AS text_confidence, t.evidence AS text_evidence, "
-            "l.label AS fused_label, l.label_index AS fused_label_index, "
-            "l.confidence AS fused_confidence, l.label_source, l.conflict, "
-            "h.label AS human_label, h.label_index AS human_label_index, h.created AS human_created "
-            "FROM products p "
-            "LEFT JOIN images i ON i.product_id = p.id AND i.role = 'packshot' "
-            "LEFT JOIN predictions pr ON pr.image_id = i.id AND pr.model_id = ? "
-            "LEFT JOIN text_labels t ON t.product_id = p.id "
-            "LEFT JOIN labels l ON l.product_id = p.id AND l.model_id = ? "
-            "LEFT JOIN human_labels h ON h.product_id = p.id "
-            f"{where} ORDER BY p.id", (model_id, model_id, *ids)).fetchall()
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["top3"] = json.loads(d["top3"]) if d["top3"] else None
-            # The final label: the fused one where classify fused image and text, else the image's.
-            if d["label_source"] is not None:
-                d["label"], d["label_index"] = d.pop("fused_label"), d.pop("fused_label_index")
-                d["confidence"] = d.pop("fused_confidence")
-            else:
-                for key in ("fused_label", "fused_label_index", "fused_confidence"):
-                    d.pop(key)
-                d["label"], d["label_index"] = d["image_label"], d["image_label_index"]
-                d["confidence"] = d["image_confidence"]
-                d["label_source"] = "image" if d["image_label"] is not None else None
-            d["conflict"] = bool(d["conflict"]) if d["conflict"] is not None else None
-            d["model_id"] = model_id if d["label"] is not None else None
-            for key in ("label", "label_index", "confidence", "label_source"):
-                d["predicted_" + key] = d[key]
-            if d["human_label"] is not None:
-                d["label"], d["label_index"] = d["human_label"], d["human_label_index"]
-                d["confidence"], d["label_source"] = 1.0, "human"
-            out.append(d)
-        return out
+    def image_answers(self, model_id: str) -> dict[int, tuple[list[float], float]]:
+        """product_id -> (every class probability, in-scope score) of ``model_id``'s usable
+        answer for its packshot (status ok, probabilities and score present)."""
+        rows = self._q(
+            "SELECT i.product_id, pr.probs, pr.score FROM images i "
+            "JOIN predictions pr ON pr.image_id = i.id AND pr.model_id = ? WHERE i.role = 'packshot' "
+            "AND pr.status = 'ok' AND pr.probs IS NOT NULL AND pr.score IS NOT NULL", (model_id,))
+        return {int(r[0]): (json.loads(r[1]), float(r[2])) for r in rows}
 
-    # -- human labels --------------------------------------------------------------------
-    def set_human_labels(self, labels: dict[int, str]) -> int:
-        """Record a person's labels, product_id -> a class name or "other", as one batch
-        (one undo takes it all back); returns how many were written. The predictions stay."""
-        from garment import CLASSES, OTHER, label_index
+    def scores(self, model_id: str | None) -> dict[int, float]:
+        """image_id -> ``model_id``'s in-scope score (images it classified)."""
+        rows = self._q("SELECT image_id, score FROM predictions WHERE model_id = ? AND status = 'ok' "
+                       "AND score IS NOT NULL", (model_id,))
+        return {int(r[0]): float(r[1]) for r in rows}
 
-        rows: list[tuple[int, str, str | None, int | None]] = []
-        for pid, label in labels.items():
-            index = label_index(label)
-            if index is None:
-                raise GarmentError(f"unknown label {label!r}: use one of {', '.join(CLASSES)} or {OTHER!r}")
-            rows.append((int(pid), "set", label, index))
-        return self._human_events(rows)
+    def failed_predictions(self, model_id: str | None) -> list[dict[str, Any]]:
+        """``model_id``'s failed answers: the product's name and URL, and the error."""
+        return [dict(x) for x in self._q(
+            "SELECT p.name, p.canonical_url AS url, pr.error FROM predictions pr "
+            "JOIN images i ON i.id = pr.image_id JOIN products p ON p.id = i.product_id "
+            "WHERE pr.model_id = ? AND pr.status != 'ok' ORDER BY p.id", (model_id,))]
 
-    def set_human_label(self, product_id: int, label: str) -> None:
-        """Record a person's label for one product (a class name or "other")."""
-        self.set_human_labels({product_id: label})
-
-    def clear_human_label(self, product_id: int) -> None:
-        """Take a product back to its prediction (recorded as an event, so undo restores
-        the human label)."""
-        self._human_events([(int(product_id), "clear", None, None)])
-
-    def _human_events(self, rows: list[tuple[int, str, str | None, int | None]]) -> int:
-        if not rows:
-            return 0
-        known = {r[0] for r in self.conn.execute(
-            f"SELECT id FROM products WHERE id IN ({','.join('?' * len(rows))})", [r[0] for r in rows])}
-        missing = sorted({r[0] for r in rows} - known)
-        if missing:
-            raise GarmentError(f"no product with id {missing[0]} in {self.folder}")
-        now = _now()
-        with self.conn:
-            batch = self.conn.execute("SELECT COALESCE(MAX(batch), 0) + 1 FROM human_label_events").fetchone()[0]
-            self.conn.executemany(
-                "INSERT INTO human_label_events (product_id, action, label, label_index, batch, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)", [(*r, batch, now) for r in rows])
-        return len(rows)
-
-    def undo_human_label(self, product_id: int | None = None) -> list[int]:
-        """Take back the latest human-label change still in force (of ``product_id`` when
-        given, else of any product: a whole batch, such as an accepted page); returns the
-        product ids whose label changed back (empty when there was nothing to undo)."""
-        where, args = ("AND product_id = ?", (int(product_id),)) if product_id is not None else ("", ())
-        row = self.conn.execute(f"SELECT id, batch FROM human_label_events WHERE undone IS NULL {where} "
-                                "ORDER BY id DESC LIMIT 1", args).fetchone()
-        if row is None:
+    # -- claims: several classify processes share the work -----------------------------
+    def claim_images(self, model_id: str, owner: str, limit: int = 256,
+                     ttl_s: float = CLAIM_TTL_S) -> list[ImageRow]:
+        """Claim up to ``limit`` stored packshots that ``model_id`` has not answered (status
+        ok) and that no other process holds, for ``ttl_s`` seconds, for ``owner`` (a token
+        unique to the claiming process); in id order. An image is never handed to two
+        owners while its claim lasts, nor twice to one owner (one it failed on stays
+        claimed until ``release_claims``); a claim past its expiry is taken over."""
+        clock = self._CLOCK
+        args: list[Any] = [model_id, model_id, owner]
+        args = [*([time.time()] if clock == "?" else []), *args]
+        sql = (f"WITH now AS (SELECT {clock} AS t), todo AS ("
+               "SELECT i.id FROM images i WHERE i.status = 'ok' AND i.role = 'packshot' "
+               "AND NOT EXISTS (SELECT 1 FROM predictions pr WHERE pr.image_id = i.id "
+               "AND pr.model_id = ? AND pr.status = 'ok') "
+               "AND NOT EXISTS (SELECT 1 FROM claims c, now WHERE c.image_id = i.id AND c.model_id = ? "
+               "AND (c.expires > now.t OR c.owner = ?)) "
+               f"ORDER BY i.id LIMIT ? {self._SKIP_LOCKED}) "
+               "INSERT INTO claims (image_id, model_id, owner, expires) "
+               "SELECT todo.id, ?, ?, now.t + ? FROM todo, now WHERE true "
+               "ON CONFLICT (image_id, model_id) DO UPDATE SET owner = excluded.owner, "
+               "expires = excluded.expires WHERE claims.expires <= excluded.expires - ? "
+               "AND claims.owner <> excluded.owner RETURNING image_id")
+        args += [limit, model_id, owner, ttl_s, ttl_s]
+        with self._tx():
+            ids = [int(r[0]) for r in self._q(sql, args).fetchall()]
+        if not ids:
             return []
-        scope, scope_args = (("id = ?", (row["id"],)) if product_id is not None
-                             else ("batch = ?", (row["batch"],)))
-        with self.conn:
-            pids = [r[0] for r in self.conn.execute(
-                f"SELECT DISTINCT product_id FROM human_label_events WHERE undone IS NULL AND {scope}", scope_args)]
-            self.conn.execute(f"UPDATE human_label_events SET undone = ? WHERE undone IS NULL AND {scope}",
-                              (_now(), *scope_args))
-        return sorted(pids)
+        rows = self._q("SELECT id, product_id, path, url, sha256, width, height FROM images "
+                       f"WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id", ids).fetchall()
+        return [self._image_row(r) for r in rows]
 
-    def human_labels(self) -> dict[int, dict[str, Any]]:
-        """product_id -> its current human label (label, label_index, created)."""
-        return {int(r["product_id"]): dict(r) for r in self.conn.execute("SELECT * FROM human_labels")}
-
-    def human_label_history(self, product_id: int | None = None) -> list[dict[str, Any]]:
-        """Every human-label event (of ``product_id`` when given), oldest first."""
-        where, args = ("WHERE product_id = ?", (int(product_id),)) if product_id is not None else ("", ())
-        return [dict(r) for r in self.conn.execute(
-            f"SELECT * FROM human_label_events {where} ORDER BY id", args)]
-
-    # -- text labels, fused labels and settings ----------------------------------------
-    def record_text_labels(self, labeller: str, rows: Iterable[tuple[int, dict[str, Any]]]) -> int:
-        """Store (or replace) each product's text label: (product_id, ``TextLabel.as_dict()``-like
-        dict with label, label_index, confidence, field and evidence)."""
-        now = _now()
-        n = 0
-        with self.conn:
-            for pid, t in rows:
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO text_labels (product_id, label, label_index, confidence, "
-                    "field, evidence, labeller, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (pid, t.get("label"), t.get("label_index"), t.get("confidence"), t.get("field"),
-                     t.get("evidence"), labeller, now))
-                n += 1
-        return n
-
-    def text_labels(self) -> dict[int, dict[str, Any]]:
-        """product_id -> its stored text label row."""
-        return {int(r["product_id"]): dict(r) for r in self.conn.execute("SELECT * FROM text_labels")}
-
-    def record_labels(self, model_id: str, rows: Iterable[dict[str, Any]]) -> int:
-        """Store (or replace) the final labels of ``model_id``: dicts with product_id, label,
-        label_index, confidence, label_source and conflict."""
-        now = _now()
-        n = 0
-        with self.conn:
-            for r in rows:
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO labels (product_id, model_id, label, label_index, confidence, "
-                    "label_source, conflict, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r["product_id"], model_id, r.get("label"), r.get("label_index"), r.get("confidence"),
-                     r["label_source"], int(bool(r.get("conflict"))), now))
-                n += 1
-        return n
-
-    def get_setting(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_setting(self, key: str, value: str | None) -> None:
-        """Set (or with None, clear) a catalogue-wide setting."""
-        with self.conn:
-            if value is None:
-                self.conn.execute("DELETE FROM settings WHERE key=?", (key,))
-            else:
-                self.conn.execute("INSERT OR REPLACE INTO settings (key, value, updated) VALUES (?, ?, ?)",
-                                  (key, value, _now()))
-
+    def release_claims(self, model_id: str, owner: str) -> None:
+        """Drop ``owner``'s claims (its images answered or given up: others may try them)."""
+        with self._tx():
+            self._q("DELETE FROM claims WHERE model_id = ? AND owner = ?", (model_id, owner))
