@@ -115,4 +115,5 @@ def cli() -> Callable[..., object]:
 
 # --- real servers for the scale-out tests (tests/services.py) --------------------------------
 
+from catalogues import targets  # noqa: E402,F401  (a catalogue of each backend)
 from services import postgres_server, postgres_url, redis_server, redis_url  # noqa: E402,F401

@@ -1,4 +1,5 @@
-"""The SQLite catalogue: migrations, upserts, resume bookkeeping, predictions."""
+"""The catalogue on both backends (SQLite, PostgreSQL): migrations, upserts, resume bookkeeping,
+predictions, labels, claims; then SQLite's read-only catalogues."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from catalogues import Targets, integrity_errors
 from garment.errors import GarmentError
 from garment.store import MIGRATIONS, Catalogue, Prediction
 
@@ -26,20 +28,26 @@ def image(n: int, status: str = "ok") -> dict[str, object]:
             "width": 200, "height": 260, "format": "jpeg", "sha256": f"{n:064d}", "bytes": 10}
 
 
-def test_migrations_recorded_and_safe_to_rerun(tmp_path: Path) -> None:
-    with Catalogue.open(tmp_path) as cat:
-        versions = [r[0] for r in cat.conn.execute("SELECT version FROM schema_migrations")]
-        assert versions == [m[0] for m in MIGRATIONS]
+@pytest.fixture
+def fresh(targets: Targets) -> str | Path:
+    """A new catalogue target of the backend under test."""
+    return targets()
+
+
+def test_migrations_recorded_and_safe_to_rerun(fresh: str | Path, tmp_path: Path) -> None:
+    with Catalogue.open(fresh) as cat:
+        assert cat.migrations() == [m[0] for m in MIGRATIONS]
         assert cat.migrate() == []
-        assert cat.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    with Catalogue.open(tmp_path) as cat:  # reopening applies nothing new
-        assert cat.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
+        if isinstance(fresh, Path):
+            assert cat.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Catalogue.open(fresh) as cat:  # reopening applies nothing new
+        assert cat.migrations() == [m[0] for m in MIGRATIONS]
     with pytest.raises(GarmentError, match="garment scrape"):
         Catalogue.open(tmp_path / "missing", create=False)
 
 
-def test_upsert_by_canonical_url_then_sku(tmp_path: Path) -> None:
-    with Catalogue.open(tmp_path) as cat:
+def test_upsert_by_canonical_url_then_sku(fresh: str | Path) -> None:
+    with Catalogue.open(fresh) as cat:
         run = cat.start_run({"start_urls": ["http://shop.test/"]})
         pid, iid = cat.save_product(product(1), image(1), run)
         again, iid2 = cat.save_product(product(1, price=7.0), image(1), run)
@@ -55,13 +63,13 @@ def test_upsert_by_canonical_url_then_sku(tmp_path: Path) -> None:
         assert len(cat.images()) == 1
 
 
-def test_page_declaring_its_canonical_url_names_the_product(tmp_path: Path) -> None:
+def test_page_declaring_its_canonical_url_names_the_product(targets: Targets) -> None:
     """Two pages of one sku, one declaring rel=canonical: the catalogue keeps its URLs whichever
     the crawl reached first."""
     declared = product(1, sources={"name": "jsonld", "canonical_url": "link"})
     alt = product(1, url="http://shop.test/p/1/alt", canonical_url="http://shop.test/p/1/alt")
     for order in ((alt, declared), (declared, alt)):
-        with Catalogue.open(tmp_path / str(len(order[0]["url"]))) as cat:
+        with Catalogue.open(targets()) as cat:
             run = cat.start_run({})
             pids = {cat.save_product(p, image(1), run)[0] for p in order}
             rows = cat.products()
@@ -70,8 +78,8 @@ def test_page_declaring_its_canonical_url_names_the_product(tmp_path: Path) -> N
             assert rows[0]["sources"]["canonical_url"] == "link"
 
 
-def test_done_urls_and_runs(tmp_path: Path) -> None:
-    with Catalogue.open(tmp_path) as cat:
+def test_done_urls_and_runs(fresh: str | Path) -> None:
+    with Catalogue.open(fresh) as cat:
         r1 = cat.start_run({})
         cat.save_product(product(1), image(1), r1)
         cat.save_product(product(2), image(2, "failed"), r1)
@@ -85,12 +93,22 @@ def test_done_urls_and_runs(tmp_path: Path) -> None:
         assert [i.image_id for i in cat.iter_images()] == [1]
 
 
-def test_predictions_latest_model_and_named_model(tmp_path: Path) -> None:
-    with Catalogue.open(tmp_path) as cat:
+def test_a_shared_crawl_leaves_the_other_workers_runs_running(fresh: str | Path) -> None:
+    with Catalogue.open(fresh) as cat:
+        first = cat.start_run({}, shared=True)
+        second = cat.start_run({}, shared=True)
+        cat.finish_run(second, {})
+        assert [(r["id"], r["status"]) for r in cat.runs()] == [(first, "running"), (second, "finished")]
+        cat.start_run({})  # a crawl of its own: what is left running was killed
+        assert [r["status"] for r in cat.runs()] == ["interrupted", "finished", "running"]
+
+
+def test_predictions_latest_model_and_named_model(fresh: str | Path) -> None:
+    with Catalogue.open(fresh) as cat:
         cat.save_product(product(1), image(1))
         cat.save_product(product(2), image(2, "too_small"))
         [img] = list(cat.iter_images())
-        assert img.path == tmp_path / "images/1.jpg"
+        assert img.path == cat.folder / "images/1.jpg"
         assert cat.products_with_labels()[0]["label"] is None
         cat.record_predictions("a", [Prediction(img.image_id, "Dress", 3, 0.9,
                                                 [("Dress", 0.9), ("Coat", 0.05)])])
@@ -102,13 +120,43 @@ def test_predictions_latest_model_and_named_model(tmp_path: Path) -> None:
         assert latest[1]["label"] is None
         named = cat.products_with_labels("a")[0]
         assert named["top3"] == [["Dress", 0.9], ["Coat", 0.05]]
-        n = cat.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
-        assert n == 2
+        assert cat.predicted("a") == cat.predicted("b") == {img.image_id}
+        assert cat.products_with_labels(product_ids=[]) == []
 
 
-def test_foreign_keys_enforced(tmp_path: Path) -> None:
-    with Catalogue.open(tmp_path) as cat, pytest.raises(sqlite3.IntegrityError):
+def test_foreign_keys_enforced(fresh: str | Path) -> None:
+    with Catalogue.open(fresh) as cat, pytest.raises(integrity_errors()):
         cat.record_predictions("a", [Prediction(999, "Dress", 3, 0.9)])
+
+
+def test_labels_settings_and_claims(fresh: str | Path) -> None:
+    with Catalogue.open(fresh) as cat:
+        for n in (1, 2, 3):
+            cat.save_product(product(n), image(n))
+        cat.set_setting("k", "v")
+        cat.set_setting("k", "w")
+        assert cat.get_setting("k") == "w"
+        cat.set_human_labels({1: "Dress", 2: "other"})
+        cat.clear_human_label(2)
+        assert {k: v["label"] for k, v in cat.human_labels().items()} == {1: "Dress"}
+        assert cat.undo_human_label() == [2]
+        assert {k: v["label"] for k, v in cat.human_labels().items()} == {1: "Dress", 2: "other"}
+        cat.record_text_labels("v1", [(1, {"label": "Dress", "label_index": 3, "confidence": 0.8})])
+        cat.record_text_labels("v1", [(1, {"label": "Coat", "label_index": 4, "confidence": 0.7})])
+        assert cat.text_labels()[1]["label"] == "Coat"
+        cat.replace_labels("m", [{"product_id": 1, "label": "Coat", "label_index": 4,
+                                  "confidence": 0.7, "label_source": "text"}])
+        assert cat.products_with_labels("m")[0]["predicted_label"] == "Coat"
+        # Claims: two owners never share an image; an owner is not handed back what it failed on.
+        a = [i.image_id for i in cat.claim_images("m", "A", limit=2)]
+        b = [i.image_id for i in cat.claim_images("m", "B", limit=2)]
+        assert a == [1, 2] and b == [3]
+        cat.record_predictions("m", [Prediction(1, "Coat", 4, 0.9), Prediction(2, None, None, None, status="error")])
+        assert cat.claim_images("m", "A") == []
+        cat.release_claims("m", "A")
+        assert [i.image_id for i in cat.claim_images("m", "C")] == [2]  # the failed one, for another run
+        assert [i.image_id for i in cat.claim_images("m2", "A", ttl_s=-1.0)] == [1, 2, 3]
+        assert [i.image_id for i in cat.claim_images("m2", "B")] == [1, 2, 3]  # A's claims expired
 
 
 # -- read-only catalogues ----------------------------------------------------------------------
