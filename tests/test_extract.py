@@ -329,3 +329,12 @@ def test_availability_is_stored_and_exported(tmp_path: Path) -> None:
     export(tmp_path / "cat", tmp_path / "out.csv")
     with open(tmp_path / "out.csv", newline="", encoding="utf-8") as f:
         assert [r["availability"] for r in csv.DictReader(f)] == ["OutOfStock"]
+
+
+def test_a_dollar_price_is_no_template_placeholder() -> None:
+    body = ("<div itemscope itemtype='http://schema.org/Product'><h1 itemprop='name'>Skate"
+            "</h1><div itemprop='offers' itemscope itemtype='http://schema.org/Offer'>"
+            "<meta itemprop='price' content='$60'><meta itemprop='priceCurrency' "
+            "content='CAD'></div></div>")
+    p = extract_product(page(body=body), URL)
+    assert p is not None and (p.price, p.currency) == (60.0, "CAD")

@@ -132,3 +132,25 @@ def test_full_markup_is_not_read_again_unless_the_page_could_correct_it() -> Non
     assert may_correct(page.replace("<span", "<del>12 EUR</del><span"), "http://s.test/p/c", full)
     assert may_correct(page.replace('"price"', '"price price--old"'), "http://s.test/p/c", full)
     assert may_correct(page, "http://s.test/p/coat-1234567.html", full)               # an id in the URL
+
+
+def test_one_word_buy_button_and_full_width_label() -> None:
+    main = ("<h1>Ortopedski ulošci</h1><div class='price'>270,00 Kn</div>"
+            "<form><button>Kupi</button></form><p>商品編號：M6729654</p>")
+    p = extract_product(shop_page(main), "https://shop.example/ulosci-380")
+    assert p is not None and p.extractor == "fallback"
+    assert (p.price, p.availability, p.sku) == (270.0, "InStock", "M6729654")
+    # The word inside another ("kupiec") is no button.
+    assert availability("Kupiec roku") is None
+
+
+def test_name_in_a_header_that_wraps_the_page() -> None:
+    page = ("<html><head><title>Fridge RC 310 at a good price</title></head><body><header>"
+            "<nav><a href='/'>Home</a></nav><h1>Fridge RC 310</h1><p>Item number: 73556</p>"
+            "<button>Add to cart</button></header></body></html>")
+    p = extract_product(page, "https://shop.example/product/fridge-rc-310/")
+    assert p is not None and (p.name, p.sku, p.availability) == (
+        "Fridge RC 310", "73556", "InStock")
+    # A logo heading in the header names the shop, not the product.
+    logo = page.replace("<h1>Fridge RC 310</h1>", "<h1>Shop</h1>")
+    assert extract_product(logo, "https://shop.example/product/fridge-rc-310/") is None

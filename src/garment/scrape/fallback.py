@@ -16,6 +16,7 @@ shown beside markup's struck-through one win over markup.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -53,7 +54,8 @@ SKU_LABEL = re.compile(
     r"numer\s+produktu|[šs]ifra(?:\s+artikla)?|k[óo]d(?:\s+produktu)?|код(?:\s+товара)?|"
     r"артикул|商品編號|商品编号|型號)"
     # After the label a space or a colon, never a bare hyphen ("SKU-0002" is one word).
-    r"[\u200e\u200f]*[\s:#.–—][\s:#.\-–—\u200e\u200f]{0,8}([A-Z0-9][A-Z0-9\-_/.]{2,30})(?!\w)",
+    # CJK pages write a full-width colon.
+    r"[\u200e\u200f]*[\s:：#.–—][\s:：#.\-–—\u200e\u200f]{0,8}([A-Z0-9][A-Z0-9\-_/.]{2,30})(?!\w)",
     re.I)
 #: Buy buttons and out-of-stock notices in the languages garment's vocabulary speaks.
 BUY = re.compile(
@@ -64,7 +66,9 @@ BUY = re.compile(
     r"(dodaj\s+)?[uv]\s+ko[šs]aric[uo]|do\s+ko[šs][íi]ku?|sepete\s+ekle|kos[áa]rba|"
     r"ad[ăa]ug[ăa]\s+[îi]n\s+co[șs]|в\s+корзину|купить|добави\s+в\s+количката|ielikt\s+groz[āa]|"
     r"i\s+krep[šs]el[īi]|加入購物車|加入购物车|立即購買|立即购买|カートに入れる|장바구니|구매하기|"
-    r"أضف\s+إلى\s+(السلة|الحقيبة)", re.I)
+    r"أضف\s+إلى\s+(السلة|الحقيبة)|"
+    # One-word buttons ("Buy", "Order" in South Slavic languages), as whole words only.
+    r"(?<!\w)(kupi|naro[čc]i|naru[čc]i)(?!\w)", re.I)
 SOLD_OUT = re.compile(r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|"
                       r"no\s+longer\s+available|ausverkauft|nicht\s+(mehr\s+)?verf[üu]gbar|"
                       r"derzeit\s+nicht\s+verf[üu]gbar|non\s+disponibile|(actuellement\s+)?indisponible|"
@@ -124,12 +128,21 @@ def _in_furniture(el: Any) -> bool:
 
 def _title(tree: Any) -> tuple[Any, str | None]:
     """The page's title element and text: the first shown ``<h1>`` with text outside
-    header, nav and footer (a hidden dialog's heading is not it)."""
+    header, nav and footer (a hidden dialog's heading is not it); else a shown ``<h1>``
+    inside one that begins as the document's ``<title>`` does (a page that wraps its
+    content in ``<header>``; a shop's logo heading names the shop, not the product)."""
+    framed = []
     for h1 in tree.iter("h1"):
-        if _in_furniture(h1) or any(is_hidden(a) for a in h1.iterancestors()
-                                    if isinstance(a.tag, str)):
+        if any(is_hidden(a) for a in h1.iterancestors() if isinstance(a.tag, str)):
             continue
         if name := visible_text(h1):
+            if not _in_furniture(h1):
+                return h1, name
+            framed.append((h1, name))
+    title = " ".join((tree.findtext(".//title") or "").split()).lower()
+    for h1, name in framed:
+        shared = len(os.path.commonprefix([title, name.lower()]))
+        if shared >= max(8, min(len(title), len(name)) // 2):
             return h1, name
     return None, None
 

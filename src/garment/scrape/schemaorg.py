@@ -189,8 +189,9 @@ def _image_urls(value: Any, base: str) -> list[str]:
     return out
 
 
-#: Template text a shop failed to fill in (``$metabrand``, ``{{ brand }}``, ``<%= sku %>``).
-PLACEHOLDER = re.compile(r"^\s*(\$\{?[\w.]+\}?|\{\{.*\}\}|\{%.*%\}|<%.*%>|%[\w.]+%|"
+#: Template text a shop failed to fill in (``$metabrand``, ``{{ brand }}``, ``<%= sku %>``);
+#: a variable starts with a letter, so a price in dollars (``$60``) is none.
+PLACEHOLDER = re.compile(r"^\s*(\$\{?[A-Za-z_][\w.]*\}?|\{\{.*\}\}|\{%.*%\}|<%.*%>|%[\w.]+%|"
                          r"#\{.*\}|\[\[.*\]\]|undefined|null|nan)\s*$", re.I | re.S)
 #: priceSpecification types of a price the buyer does not pay now.
 NOT_NOW = re.compile(r"(list|strikethrough|msrp|srp|regular|original|was|invoice)", re.I)
