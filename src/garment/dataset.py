@@ -299,12 +299,13 @@ def write_dataset(catalogue_dir: str | Path, out: str | Path, fmt: str = "fmnist
         rows = cat.products_with_labels(mid)
         examples, excluded = select(cat, rows, min_confidence, only)
         facts = card_facts(cat, rows, mid, {ex.product_id for ex in examples})
+        files, name = cat.folder, cat.name
     if not examples:
         reasons = ", ".join(f"{k} {n}" for k, n in excluded.most_common()) or "no products"
-        raise GarmentError(f"no product of {catalogue_dir} qualifies for the dataset ({reasons}); "
+        raise GarmentError(f"no product of {name} qualifies for the dataset ({reasons}); "
                            "classify it (`garment classify --catalogue`) or relax --min-confidence/--only")
     examples = split(examples, test_fraction, seed)
-    snapshot = model_snapshot(catalogue_dir, mid) if mid else {}
+    snapshot = model_snapshot(files, mid) if mid else {}
     recipe = (snapshot.get("card") or {}).get("recipe") or None
     tmp = _prepare_out(out)
     failures: list[dict[str, Any]] = []

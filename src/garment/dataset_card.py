@@ -36,7 +36,7 @@ def card_facts(cat: Catalogue, rows: list[dict[str, Any]], mid: str | None,
     return {
         "shop": {"sites": sites, "start_urls": start_urls,
                  "crawled": [runs[0]["started"], runs[-1].get("finished") or runs[-1]["started"]] if runs else None,
-                 "catalogue": str(cat.folder)},
+                 "catalogue": cat.name},
         "model": None if mid is None else {
             "id": mid, "arch": card.get("arch"),
             "fashion_mnist_test_accuracy": metrics.get("fashion_mnist_test_accuracy"),

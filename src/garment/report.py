@@ -41,7 +41,7 @@ from garment.report_labels import (  # noqa: F401  (Agreement: part of this modu
     shop_agreement,
     to_review,
 )
-from garment.store import Catalogue
+from garment.store import Catalogue, describe, files_folder
 
 TEMPLATE = "report.html.j2"
 SCRIPT = "report.js"  # beside the template; inlined, allowed by its SHA-256
@@ -51,7 +51,7 @@ SCRIPT = "report.js"  # beside the template; inlined, allowed by its SHA-256
 class ReportConfig:
     """What the report shows and where it goes."""
 
-    catalogue: Path = Path("catalogue")  # catalogue folder written by `garment scrape`
+    catalogue: Path | str = Path("catalogue")  # catalogue folder or postgresql:// URL (`garment scrape`)
     model: str | None = None  # model folder or stored model id; None: the latest classified
     out: Path | None = None  # HTML file; None: CATALOGUE/report.html (JSON twin beside it)
     gallery_size: int = 24  # thumbnails per class before "N more"
@@ -133,23 +133,13 @@ def _gallery(items: list[Item], cap: int) -> dict[str, Any]:
     return {"count": len(items), "items": ranked[:cap], "more": max(0, len(items) - cap)}
 
 
-def _scores(cat: Catalogue, mid: str | None) -> dict[int, float]:
-    """image_id -> the model's in-scope score (images it classified)."""
-    rows = cat.conn.execute("SELECT image_id, score FROM predictions WHERE model_id = ? AND status = 'ok' "
-                            "AND score IS NOT NULL", (mid,))
-    return {int(r[0]): float(r[1]) for r in rows}
-
-
 def _failures(cat: Catalogue, rows: list[dict[str, Any]], mid: str | None,
               cap: int) -> dict[str, Any]:
     images = [{"name": r.get("name") or "(no name)", "url": _safe_url(r.get("product_url")),
                "status": r.get("image_status") or "no packshot",
                "error": _image_error(cat, r.get("image_id"))}
               for r in rows if r.get("image_status") != "ok"]
-    preds = [dict(x) for x in cat.conn.execute(
-        "SELECT p.name, p.canonical_url AS url, pr.error FROM predictions pr "
-        "JOIN images i ON i.id = pr.image_id JOIN products p ON p.id = i.product_id "
-        "WHERE pr.model_id = ? AND pr.status != 'ok' ORDER BY p.id", (mid,))]
+    preds = cat.failed_predictions(mid)
     for p in preds:
         p["url"] = _safe_url(p["url"])
     errors = cat.errors()
@@ -167,8 +157,8 @@ def _failures(cat: Catalogue, rows: list[dict[str, Any]], mid: str | None,
 def _image_error(cat: Catalogue, image_id: int | None) -> str:
     if image_id is None:
         return "the product page named no usable image"
-    row = cat.conn.execute("SELECT error FROM images WHERE id=?", (image_id,)).fetchone()
-    return (row[0] if row else "") or ""
+    row = cat.image(image_id)
+    return (row["error"] if row else "") or ""
 
 
 def _crawl(cat: Catalogue) -> dict[str, Any]:
@@ -216,8 +206,8 @@ def resolve_model(cat: Catalogue, model: str | None) -> str | None:
         return model
     mid = model_id(model) if Path(model).is_dir() else model
     if mid not in stored:
-        raise GarmentError(f"no predictions by model {model!r} in {cat.folder}; run `garment "
-                           f"classify --catalogue {cat.folder}` first (classified: "
+        raise GarmentError(f"no predictions by model {model!r} in {cat.name}; run `garment "
+                           f"classify --catalogue {cat.name}` first (classified: "
                            f"{', '.join(stored) or 'none yet'})")
     return mid
 
@@ -230,13 +220,14 @@ def build_report(config: ReportConfig) -> dict[str, Any]:
     with Catalogue.open(config.catalogue, create=False, readonly=True) as cat:
         mid = resolve_model(cat, config.model)
         rows = cat.products_with_labels(mid)
-        scores = _scores(cat, mid)
+        scores = cat.scores(mid)
+        files = cat.folder
         counts = cat.counts()
         failures = _failures(cat, rows, mid, config.failures)
         crawl = _crawl(cat)
     for r in rows:
         r["score"] = scores.get(r.get("image_id") or -1)
-    model = None if mid is None else _model(model_snapshot(config.catalogue, mid))
+    model = None if mid is None else _model(model_snapshot(files, mid))
     # Every product with a final label, also one labelled from its text alone (no packshot).
     labelled = [r for r in rows if r.get("label") is not None]
     items = [_item(r) for r in labelled]
@@ -254,10 +245,10 @@ def build_report(config: ReportConfig) -> dict[str, Any]:
             for p in cell:
                 p["shown"] = p["product_id"] in shown
     return {
-        "title": f"garment report: {_site(crawl) or config.catalogue}",
+        "title": f"garment report: {_site(crawl) or describe(config.catalogue)}",
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "garment": {"version": __version__, "url": PROJECT_URL},
-        "catalogue": str(config.catalogue),
+        "catalogue": describe(config.catalogue),
         "summary": {
             "products": counts["products"], "images": counts["images"],
             "classified": len(items), "failed": failures["n_images"] + failures["n_predictions"],
@@ -340,9 +331,10 @@ class ReportFiles:
 def write_report(config: ReportConfig) -> ReportFiles:
     """Build the report of ``config.catalogue``; write ``report.html`` and ``report.json``."""
     data = build_report(config)
-    html_path = Path(config.out) if config.out else Path(config.catalogue) / "report.html"
+    files = files_folder(config.catalogue)
+    html_path = Path(config.out) if config.out else files / "report.html"
     json_path = html_path.with_suffix(".json")
-    html = render_html(data, Path(config.catalogue), config)
+    html = render_html(data, files, config)
     try:
         html_path.parent.mkdir(parents=True, exist_ok=True)
         html_path.write_text(html, encoding="utf-8")

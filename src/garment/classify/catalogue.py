@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
-from collections.abc import Callable
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,11 +36,12 @@ from garment.classify import Prediction as ImagePrediction
 from garment.errors import GarmentError, ModelFileError
 from garment.labels import TextLabel, TextLabeller
 from garment.labels.fuse import Fusion, fuse
-from garment.store import Catalogue, Prediction
+from garment.store import Catalogue, ImageRow, Prediction
 
 MODELS_DIR = "models"  # inside the catalogue folder: one card snapshot per model id
 MODEL_SETTING = "model_dir"  # catalogue setting: its own model folder, relative to the catalogue
 FLUSH_EVERY = 256  # predictions written per transaction: a kill loses at most these
+CLAIM_BATCH = 256  # images claimed at a time (other classify processes of the catalogue take others)
 
 
 def model_id(model_dir: str | Path | None = None) -> str:
@@ -89,7 +91,7 @@ def catalogue_model(cat: Catalogue) -> Path | None:
     folder = cat.folder / value
     if not (folder / WEIGHTS_FILE).is_file():
         raise GarmentError(f"the catalogue's model {folder} is missing; run `garment adapt --catalogue "
-                           f"{cat.folder}` again, or pass --model")
+                           f"{cat.name}` again, or pass --model")
     return folder
 
 
@@ -108,10 +110,41 @@ def _to_row(image_id: int, p: ImagePrediction, classes: list[str]) -> Prediction
                       probs=[float(q) for q in p.probs], score=p.score)
 
 
-def _done(cat: Catalogue, mid: str) -> set[int]:
-    rows = cat.conn.execute("SELECT image_id FROM predictions WHERE model_id=? AND status='ok'",
-                            (mid,))
-    return {int(r[0]) for r in rows}
+def _claimed(cat: Catalogue, mid: str, owner: str, taken: deque[ImageRow]) -> Iterator[Path]:
+    """The paths of the images this process claims, a batch at a time as the classifier asks
+    for them (other processes classifying the same catalogue claim others); each claimed
+    image is queued in ``taken`` in order."""
+    while batch := cat.claim_images(mid, owner, CLAIM_BATCH):
+        taken.extend(batch)
+        yield from (img.path for img in batch)
+
+
+def _classify(cat: Catalogue, clf: Classifier, mid: str, images: list[ImageRow] | None, total: int,
+              result: CatalogueClassified, progress: Callable[[int, int | None], None] | None) -> None:
+    """Classify ``images`` (all given: ``force``), else the images not yet answered by
+    ``mid`` that this process claims, storing the answers ``FLUSH_EVERY`` at a time."""
+    owner = uuid.uuid4().hex
+    taken: deque[ImageRow] = deque()
+    paths: Iterable[Path] = _claimed(cat, mid, owner, taken) if images is None else [i.path for i in images]
+    if images is not None:
+        taken.extend(images)
+    buffer: list[Prediction] = []
+    try:
+        # stream yields in input order, so the n-th answer is the n-th image taken.
+        for p in clf.stream(paths, total=total, progress=progress):
+            row = _to_row(taken.popleft().image_id, p, clf.classes)
+            buffer.append(row)
+            result.classified += 1
+            if row.status == "ok":
+                result.labels[row.label or ""] += 1
+            else:
+                result.failed += 1
+            if len(buffer) >= FLUSH_EVERY:
+                cat.record_predictions(mid, buffer)
+                buffer = []
+        cat.record_predictions(mid, buffer)
+    finally:
+        cat.release_claims(mid, owner)
 
 
 def classify_catalogue(
@@ -145,27 +178,12 @@ def classify_catalogue(
         if config.threshold is not None:  # other answers: kept apart from the card's threshold's
             mid = f"{mid}@{config.threshold:g}"
         images = list(cat.iter_images())
-        done = set() if force else _done(cat, mid)
-        todo = [img for img in images if img.image_id not in done]
-        result = CatalogueClassified(mid, images=len(images), reused=len(images) - len(todo))
-        if todo:
+        done = set() if force else cat.predicted(mid)
+        result = CatalogueClassified(mid, images=len(images), reused=len({i.image_id for i in images} & done))
+        if result.reused < len(images):
             clf = Classifier.load(config=config)
-            buffer: list[Prediction] = []
-            stream = clf.stream([img.path for img in todo], total=len(todo), progress=progress)
-            # stream yields in input order, so the n-th answer is the n-th image.
-            for img, p in zip(todo, stream, strict=True):
-                row = _to_row(img.image_id, p, clf.classes)
-                buffer.append(row)
-                result.classified += 1
-                if row.status == "ok":
-                    result.labels[row.label or ""] += 1
-                else:
-                    result.failed += 1
-                if len(buffer) >= FLUSH_EVERY:
-                    cat.record_predictions(mid, buffer)
-                    buffer = []
-            cat.record_predictions(mid, buffer)
-            _write_snapshot(Path(catalogue_dir), mid, config, clf.threshold)
+            _classify(cat, clf, mid, images if force else None, len(images) - result.reused, result, progress)
+            _write_snapshot(cat.folder, mid, config, clf.threshold)
         result.model_dir = str(config.model_dir or DEFAULT_MODEL_DIR)
         if text:
             card = json.loads(((config.model_dir or DEFAULT_MODEL_DIR) / META_FILE).read_text())
@@ -188,10 +206,7 @@ def fuse_catalogue(cat: Catalogue, mid: str, fusion: Fusion, labeller: TextLabel
     result = result or CatalogueClassified(mid)
     texts = label_texts(cat, labeller)
     # The usable image answers: a packshot classified, with every probability and its score.
-    answers = {int(r[0]): (np.asarray(json.loads(r[1])), float(r[2])) for r in cat.conn.execute(
-        "SELECT i.product_id, pr.probs, pr.score FROM images i "
-        "JOIN predictions pr ON pr.image_id = i.id AND pr.model_id = ? WHERE i.role = 'packshot' "
-        "AND pr.status = 'ok' AND pr.probs IS NOT NULL AND pr.score IS NOT NULL", (mid,))}
+    answers = {pid: (np.asarray(probs), score) for pid, (probs, score) in cat.image_answers(mid).items()}
     rows = []
     for pid, t in texts.items():
         probs, score = answers.get(pid, (None, None))
@@ -204,8 +219,7 @@ def fuse_catalogue(cat: Catalogue, mid: str, fusion: Fusion, labeller: TextLabel
         result.final_labels[f.label] += 1
     result.products = len(texts)
     result.text_labelled = sum(t.label is not None for t in texts.values())
-    cat.conn.execute("DELETE FROM labels WHERE model_id = ?", (mid,))
-    cat.record_labels(mid, rows)
+    cat.replace_labels(mid, rows)
     return result
 
 
@@ -227,8 +241,9 @@ def _write_snapshot(folder: Path, mid: str, config: ClassifyConfig, threshold: f
 
 def model_snapshot(catalogue_dir: str | Path, mid: str) -> dict[str, Any]:
     """The card and classify settings of model ``mid`` as ``classify_catalogue`` recorded
-    them; the card is re-read from the model folder when its weights are unchanged (its
-    metrics may have been updated since)."""
+    them in the catalogue's files folder ``catalogue_dir`` (``Catalogue.folder``); the card is
+    re-read from the model folder when its weights are unchanged (its metrics may have been
+    updated since)."""
     path = Path(catalogue_dir) / MODELS_DIR / f"{mid}.json"
     snapshot: dict[str, Any] = {"model_id": mid, "card": {}}
     if path.is_file():

@@ -364,7 +364,7 @@ def adapt_catalogue(catalogue_dir: str | Path, base_model: str | Path | None = N
             base_fashion_mnist_accuracy=base_fm, threshold=float(card.other.get("threshold", 0.0)),
             temperature=temperature, seconds=0.0, training=training,
             config=json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
-        out = _next_folder(Path(catalogue_dir) / ADAPTED_DIR)
+        out = _next_folder(cat.folder / ADAPTED_DIR)
         result.model_dir = str(out)
         assert shop.product_ids is not None
         trained = np.zeros(len(shop.labels), bool)

@@ -30,7 +30,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from garment.errors import GarmentError
 from garment.review.query import LABELS, MAX_LIMIT, SORTS, SOURCES, ProductQuery, facets, item
-from garment.store import DB_NAME, IMAGES_DIR, Catalogue
+from garment.store import IMAGES_DIR, Catalogue
 
 TOKEN_HEADER = "X-Garment-Token"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
@@ -50,7 +50,7 @@ SECURITY_HEADERS = {
 class ReviewConfig:
     """How ``garment review`` serves a catalogue."""
 
-    catalogue: Path = Path("catalogue")
+    catalogue: Path | str = Path("catalogue")  # a catalogue folder or a postgresql:// URL
     host: str = "127.0.0.1"  # another address exposes the catalogue: loopback unless you mean it
     port: int = 8642  # 0: any free port
     model: str | None = None  # a model folder or a model id stored in the catalogue; None: the latest classified
@@ -71,11 +71,12 @@ def _model_recipe(folder: Path, model_id: str | None) -> Any:
 def create_app(config: ReviewConfig) -> FastAPI:
     """The review app for ``config.catalogue`` (checked now: a missing catalogue or unknown
     model is a GarmentError before anything is served)."""
-    folder = Path(config.catalogue)
+    target = config.catalogue
     from garment.report import resolve_model
 
-    with Catalogue.open(folder, create=False) as cat:  # migrates an older catalogue once
+    with Catalogue.open(target, create=False) as cat:  # migrates an older catalogue once
         model_id = resolve_model(cat, config.model)
+        folder, name = cat.folder, cat.name  # where its files are; what to call it
     recipe = _model_recipe(folder, model_id)
     images = (folder / IMAGES_DIR).resolve()
     env = Environment(loader=PackageLoader("garment.review", "templates"), autoescape=select_autoescape())
@@ -104,10 +105,10 @@ def create_app(config: ReviewConfig) -> FastAPI:
     def opened(write: bool = False) -> Iterator[Catalogue]:
         # One connection per request: handlers run in a thread pool, and SQLite connections
         # stay in the thread that made them. Reads never write (no migration, no lock).
-        with Catalogue.open(folder, create=False, readonly=not write) as cat:
+        with Catalogue.open(target, create=False, readonly=not write) as cat:
             yield cat
 
-    cache = _RowCache(folder, model_id)
+    cache = _RowCache(target, model_id)
     rows = cache.rows
     # One change at a time: each writes, then rereads the rows it changed into the cache.
     write_lock = threading.Lock()
@@ -115,7 +116,7 @@ def create_app(config: ReviewConfig) -> FastAPI:
     def one(cat: Catalogue, pid: int) -> dict[str, Any]:
         row = cache.get(cat, pid)
         if row is None:
-            raise _NotFound(f"no product with id {pid} in {folder}")
+            raise _NotFound(f"no product with id {pid} in {name}")
         return item(row)
 
     @functools.lru_cache(maxsize=4096)
@@ -131,7 +132,8 @@ def create_app(config: ReviewConfig) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
         html = env.get_template("index.html").render(
-            catalogue=folder.resolve().name, token=config.token, model_id=model_id or "",
+            catalogue=folder.resolve().name if isinstance(target, Path) else name,
+            token=config.token, model_id=model_id or "",
             classes=list(zip(KEYS, LABELS, strict=True)), sources=SOURCES, sorts=SORTS,
             page_size=config.page_size)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
@@ -189,7 +191,7 @@ def create_app(config: ReviewConfig) -> FastAPI:
             current = {i: cache.get(cat, i) for i in ids}
             missing = [i for i, r in current.items() if r is None]
             if missing:
-                raise _NotFound(f"no product with id {missing[0]} in {folder}")
+                raise _NotFound(f"no product with id {missing[0]} in {name}")
             todo = {i: r["label"] for i, r in current.items()
                     if r is not None and r["label"] is not None and r["label_source"] != "human"}
             cat.set_human_labels(todo)
@@ -209,8 +211,7 @@ def create_app(config: ReviewConfig) -> FastAPI:
     def view(pid: int) -> Response:
         """The product's packshot as the network saw it: 28x28, the recipe's first framing."""
         with opened() as cat:
-            row = cat.conn.execute("SELECT path, status, sha256 FROM images WHERE product_id = ? "
-                                   "AND role = 'packshot'", (pid,)).fetchone()
+            row = cat.image(product_id=pid)
         if row is None or row["status"] != "ok" or not row["path"]:
             raise _NotFound(f"product {pid} has no stored packshot")
         path = (folder / row["path"]).resolve()
@@ -227,31 +228,22 @@ def create_app(config: ReviewConfig) -> FastAPI:
 
 class _RowCache:
     """The catalogue's ``products_with_labels`` rows, read again only when another connection
-    committed a change (``PRAGMA data_version`` on a connection kept open to watch: another
+    committed a change (``Catalogue.watcher``, on a connection kept open to watch: another
     process classifying, or adapting); the app's own changes reread just the products they
     touched. Listing a 10,000-product catalogue then costs a filter and a sort, not a full read."""
 
-    def __init__(self, folder: Path, model_id: str | None):
-        import sqlite3
-
+    def __init__(self, target: Path | str, model_id: str | None):
         self.model_id = model_id
         self.lock = threading.Lock()
-        self.watch_lock = threading.Lock()
-        self.stamp: int | None = None
+        self.stamp: object = None
         self.list: list[dict[str, Any]] = []
         self.by_id: dict[int, dict[str, Any]] = {}
-        try:  # used only under watch_lock, so one connection serves every thread
-            self.watch: Any = sqlite3.connect((folder / DB_NAME).resolve().as_uri() + "?mode=ro", uri=True,
-                                              check_same_thread=False)
-            self.watch.execute("PRAGMA data_version").fetchone()
-        except sqlite3.Error:
-            self.watch = None  # cannot watch (e.g. a read-only folder without the WAL's files): always reread
+        # Read with no other lock held; None: cannot watch (e.g. a read-only folder without
+        # the WAL's files): always reread.
+        self.watch = Catalogue.watcher(target)
 
-    def _stamp(self) -> int | None:
-        if self.watch is None:
-            return None
-        with self.watch_lock:
-            return int(self.watch.execute("PRAGMA data_version").fetchone()[0])
+    def _stamp(self) -> object:
+        return None if self.watch is None else self.watch()
 
     def rows(self, cat: Catalogue) -> list[dict[str, Any]]:
         """Every row, in product order (the list is never changed in place: safe to iterate)."""

@@ -32,8 +32,8 @@ from garment.store.labels import LabelStore
 from garment.store.schema import MIGRATIONS, SCHEMA_MIGRATIONS
 from garment.store.schema import now as _now
 
-__all__ = ["DB_NAME", "IMAGES_DIR", "MIGRATIONS", "Catalogue", "ImageRow", "Prediction", "is_url",
-           "site_of", "target"]
+__all__ = ["DB_NAME", "IMAGES_DIR", "MIGRATIONS", "Catalogue", "ImageRow", "Prediction", "describe",
+           "files_folder", "is_url", "site_of", "target"]
 
 DB_NAME = "catalogue.sqlite"
 IMAGES_DIR = "images"
@@ -73,6 +73,25 @@ def target(catalogue: str | Path, images: str | Path | None = None) -> str | Pat
     from garment.store.postgres import with_images
 
     return with_images(str(catalogue), Path(images))
+
+
+def describe(target: str | Path) -> str:
+    """How messages and reports name catalogue ``target``: its folder, or its URL without a
+    password or the files folder."""
+    if is_url(str(target)):
+        from garment.store.postgres import redact
+
+        return redact(str(target))
+    return str(target)
+
+
+def files_folder(target: str | Path) -> Path:
+    """Where catalogue ``target``'s files live (``images/``, ``models/``, ``adapted/``): the
+    folder itself, or a PostgreSQL catalogue's files folder."""
+    if not is_url(str(target)):
+        return Path(target)
+    with Catalogue.open(target, create=False, readonly=True) as cat:
+        return cat.folder
 
 
 @dataclass(frozen=True)
