@@ -154,3 +154,17 @@ def test_name_in_a_header_that_wraps_the_page() -> None:
     # A logo heading in the header names the shop, not the product.
     logo = page.replace("<h1>Fridge RC 310</h1>", "<h1>Shop</h1>")
     assert extract_product(logo, "https://shop.example/product/fridge-rc-310/") is None
+
+
+def test_a_lone_price_marked_old_in_the_products_box_is_its_price() -> None:
+    main = ("<div class='product'><h1>Diving Mask</h1><div class='prices'><p>"
+            "<span class='price-old-live'>100.00€</span></p></div><button>Naroči</button>"
+            "</div>")
+    strip = "".join(f"<div class='tile'><span class='price'>{p}.00€</span></div>"
+                    for p in (150, 50))
+    p = extract_product(shop_page(main, strip), "https://shop.example/diving-mask")
+    assert p is not None and p.price == 100.0
+    # Beside a new price, the old one stays old.
+    main = main.replace("</p>", "<span class='price-now'>80.00€</span></p>")
+    p = extract_product(shop_page(main, strip), "https://shop.example/diving-mask")
+    assert p is not None and p.price == 80.0

@@ -204,11 +204,19 @@ def prices(tree: Any, h1: Any) -> tuple[list[tuple[float, str | None]], set[floa
     def closeness(el: Any) -> int:
         return next((depth[a] for a in el.iterancestors() if a in depth), -10**6)
 
-    current = sorted((el for el, (_, kind) in readable.items()
-                      if kind == "now" and el not in shadowed and not _in_furniture(el)),
-                     key=lambda el: (-closeness(el), order[el] <= start, order[el]))
-    return ([readable[el][0] for el in current],
-            {v[0] for v, kind in readable.values() if kind == "old"})
+    def ranked(kind: str) -> list[Any]:
+        return sorted((el for el, (_, k) in readable.items()
+                       if k == kind and el not in shadowed and not _in_furniture(el)),
+                      key=lambda el: (-closeness(el), order[el] <= start, order[el]))
+
+    current, old = ranked("now"), ranked("old")
+    was = {v[0] for v, kind in readable.values() if kind == "old"}
+    if old and (not current or closeness(old[0]) > closeness(current[0])) and h1 is not None:
+        # The product's own box shows only a price marked as old: with no new price beside
+        # it, it is the price (the current ones are other products', further away).
+        current = [old[0], *current]
+        was.discard(readable[old[0]][0][0])
+    return [readable[el][0] for el in current], was
 
 
 def _sku(text: str) -> str | None:
