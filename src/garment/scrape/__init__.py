@@ -13,7 +13,8 @@ Modules: ``extract`` (HTML -> product, pure), ``schemaorg`` (JSON-LD/microdata/R
 nodes), ``profile`` (TOML site profiles), ``images`` (packshot checks, pure), ``spider``
 (discovery and extraction), ``render`` (which pages need Chromium), ``feeds`` (image
 sitemaps, Shopify, Merchant feeds), ``polite`` (robots, delays, retries), ``pipelines``
-(packshot choice and download, store), ``run`` (the child process).
+(packshot choice and download, store), ``run`` (the child process); with a shared Redis
+frontier (``frontier``, ``shared``, ``reqjson``) many such processes crawl together.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class CrawlConfig:
     """How to crawl. Defaults are polite; flags of ``garment scrape`` override them."""
 
     start_urls: list[str] = field(default_factory=list)  # home page, listing or sitemap
-    out: Path = Path("catalogue")           # catalogue folder
+    out: Path | str = Path("catalogue")     # catalogue folder, or a postgresql:// URL
+    #                                         carrying its files folder (store.target)
     max_products: int | None = None         # stop after storing this many products
     max_pages: int | None = 50_000          # stop after requesting this many pages (None:
     #                                         no budget); a large shop fits, a trap does not
@@ -93,6 +95,8 @@ class CrawlConfig:
     #                                         look script-built; "never"; "always"
     feeds: list[str] = field(default_factory=list)  # product feeds (Google Merchant XML
     #                                         or TSV) read for products and their images
+    frontier: str | None = None             # redis://HOST:PORT/DB: a shared frontier that
+    #                                         any number of crawler processes work on together
 
     def validate(self) -> None:
         """Raise GarmentError naming the bad value and what is allowed."""
@@ -128,9 +132,29 @@ class CrawlConfig:
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise GarmentError(f"feed URL {url!r} is not an http(s) URL: give one like "
                                    "https://shop.example/feed.xml")
+        if self.frontier is not None:
+            from garment.scrape.frontier import check_url
+
+            check_url(self.frontier)
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise GarmentError(f"log level {self.log_level!r}: allowed DEBUG, INFO, "
                                "WARNING, ERROR")
+
+    @property
+    def files(self) -> Path:
+        """Where the crawl's files go (images, its config and log): the catalogue folder, or
+        a PostgreSQL catalogue's files folder (``--images``)."""
+        from garment.store import is_url
+
+        if not is_url(str(self.out)):
+            return Path(self.out)
+        from garment.store.postgres import redact, split_images
+
+        folder = split_images(str(self.out))[1]
+        if folder is None:
+            raise GarmentError(f"--out {redact(str(self.out))}: pass --images DIR too, the folder for the "
+                               "catalogue's images that every crawler process can reach")
+        return folder
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -143,7 +167,8 @@ class CrawlConfig:
         d = json.loads(text)
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
-        d["out"] = Path(d.get("out", "catalogue"))
+        out = d.get("out", "catalogue")
+        d["out"] = out if out.startswith(("postgresql://", "postgres://")) else Path(out)
         d["site"] = None if d.get("site") is None else Path(d["site"])
         return cls(**d)
 
@@ -197,11 +222,16 @@ def prepare(config: CrawlConfig) -> Path:
     from garment.scrape.render import check_render
 
     check_render(config.render)  # --render always without a browser: one clear line
+    if config.frontier is not None:
+        from garment.scrape.frontier import check_frontier
+
+        check_frontier(config.frontier)  # reachable, scrapy-redis installed, not finished
     from garment.store import Catalogue
 
+    files = config.files  # a PostgreSQL catalogue without its files folder: the error first
     with Catalogue.open(config.out):
         pass  # creates or migrates it here, where errors reach the caller
-    path = Path(config.out) / CONFIG_NAME
+    path = files / CONFIG_NAME
     path.write_text(config.to_json(), encoding="utf-8")
     return path
 
@@ -344,7 +374,7 @@ def crawl(config: CrawlConfig, progress: Progress | None = None) -> CrawlStats:
     if config.ignore_robots:
         logger.warning("robots.txt is IGNORED for this crawl (--ignore-robots): only crawl "
                        "a shop that has allowed it")
-    log_path = Path(config.out) / LOG_NAME
+    log_path = config.files / LOG_NAME
     env = child_env()
     env[PARENT_ENV] = str(os.getpid())
     # A graceful stop waits for the requests in flight: a timeout at most, and then some.

@@ -10,6 +10,7 @@ parent dies.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -148,6 +149,8 @@ def collect_stats(run_id: int, spider: Any, scrapy_stats: dict[str, Any],
     if stats.finish_reason not in ("shutdown", ""):  # an interrupted crawl is not judged
         hosts = ", ".join(sorted(spider.sites)) or "the shop"
         stats.problem = diagnose(stats, hosts, resumed=len(spider.done))
+        if spider.config.frontier and not (stats.errors or stats.robots_forbidden):
+            stats.problem = ""  # on a shared frontier the other workers may have done it all
     return stats
 
 
@@ -243,11 +246,25 @@ def run(config: CrawlConfig) -> CrawlStats:
     from garment.scrape.spider import ShopSpider
 
     catalogue = Catalogue.open(config.out)
-    run_id = catalogue.start_run(json.loads(config.to_json()))
+    record = json.loads(config.to_json())
+    if config.frontier:
+        from garment.scrape.frontier import safe_url
+
+        record["frontier"] = safe_url(config.frontier)
+    if config.frontier and "shared" in inspect.signature(catalogue.start_run).parameters:
+        # One of many workers on a shared catalogue: the others' runs are running too.
+        run_id = catalogue.start_run(record, shared=True)
+    else:
+        run_id = catalogue.start_run(record)
     emit("started", run_id=run_id)
     if config.ignore_robots:
         logger.warning("robots.txt is IGNORED for this crawl (--ignore-robots)")
-    process = AsyncCrawlerProcess(settings_for(config))
+    settings = settings_for(config)
+    if config.frontier:
+        from garment.scrape import shared
+
+        settings = shared.settings(config, settings)
+    process = AsyncCrawlerProcess(settings)
     crawler = process.create_crawler(ShopSpider)
     started = time.monotonic()
     tickers: list[Any] = []
