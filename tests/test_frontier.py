@@ -215,3 +215,33 @@ def test_two_workers_keep_one_hosts_delay_between_them(redis_url: str,
     assert sorted(gaps)[len(gaps) // 10] >= delay * 0.9, sorted(gaps)
     assert min(gaps) >= delay * 0.6, [(round(g, 3), hits[i:i + 2]) for i, g in enumerate(gaps)
                                       if g < delay * 0.6]
+
+
+def test_cli_status_reset_and_unreachable(redis_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from garment.cli import app
+    from garment.scrape import frontier
+
+    f = frontier.Frontier(frontier.connect(redis_url), "w1")
+    f.push(b"r", priority=0)
+    f.heartbeat({"requests": 3, "requests_per_s": 1.5})
+    f.claim("shop.example:80", 2.0)
+    runner = CliRunner()
+    result = runner.invoke(app, ["scrape", "--frontier", redis_url, "--status", "--json"])
+    assert result.exit_code == 0, result.output
+    state = json.loads(result.stdout)
+    assert state["queued"] == 1 and state["workers_alive"] == 1
+    assert state["requests_per_s"] == 1.5 and 0 < state["hosts_next_s"]["shop.example:80"] <= 2
+    result = runner.invoke(app, ["scrape", "--frontier", redis_url, "--status"])
+    assert result.exit_code == 0 and "1 queued" in result.stdout and "w1" in result.stdout
+    result = runner.invoke(app, ["scrape", "--frontier", redis_url, "--reset"])
+    assert result.exit_code == 1 and "live worker" in result.stderr
+    f.leave()
+    result = runner.invoke(app, ["scrape", "--frontier", redis_url, "--reset"])
+    assert result.exit_code == 0 and "emptied" in result.stdout
+    result = runner.invoke(app, ["scrape", "http://127.0.0.1:1/", "--out", str(tmp_path),
+                                 "--frontier", "redis://:pw@127.0.0.1:1/0"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot reach the frontier redis://:***@127.0.0.1:1/0")
+    assert "pw" not in result.stderr

@@ -76,6 +76,16 @@ def scrape_cmd(
     feed: Annotated[list[str] | None, typer.Option(
         "--feed", help="A product feed to read products and images from (Google Merchant "
                        "XML or TSV; several allowed).", show_default=False)] = None,
+    frontier: Annotated[str | None, typer.Option(
+        "--frontier", help="Shared frontier, redis://HOST:PORT/DB: every process started "
+                           "with the same URL and start URLs crawls the shop together "
+                           "(needs garment[scale]).", show_default=False)] = None,
+    frontier_status: Annotated[bool, typer.Option(
+        "--status", help="With --frontier: show the frontier (queued, seen, workers, rates, "
+                         "hosts) and exit.")] = False,
+    frontier_reset: Annotated[bool, typer.Option(
+        "--reset", help="With --frontier: empty the frontier for a new crawl (no worker may "
+                        "be running) and exit.")] = False,
 ) -> None:
     """Crawl a shop politely into a catalogue: products, packshots, errors (SQLite).
 
@@ -91,6 +101,9 @@ def scrape_cmd(
     from garment.scrape import CrawlConfig, CrawlInterrupted, crawl
 
     err = Console(stderr=True)
+    if frontier_status or frontier_reset:
+        _frontier_command(frontier, frontier_reset, json_summary)
+        return
     config = CrawlConfig(start_urls=list(urls or []), out=out, max_products=max_products,
                          max_pages=max_pages or None, max_depth=max_depth,
                          max_barren_hops=max_barren_hops,
@@ -104,6 +117,7 @@ def scrape_cmd(
     config.max_image_px = max_image_px
     config.render = render
     config.feeds = list(feed or [])
+    config.frontier = frontier
     if user_agent:
         config.user_agent = user_agent
     if ignore_robots:
@@ -178,3 +192,37 @@ def _print_limits(config: Any, skipped: dict[str, dict[str, int]]) -> None:
         typer.echo(f"{kind} ({reason.replace('_', ' ')}): {total:,} URL{'s' * (total != 1)} "
                    f"skipped under {under}")
 
+
+
+def _frontier_command(url: str | None, reset: bool, as_json: bool) -> None:
+    """``--status`` / ``--reset`` of a shared frontier."""
+    from garment.errors import GarmentError
+    from garment.scrape import frontier
+
+    if not url:
+        raise GarmentError("--status and --reset need --frontier redis://HOST:PORT/DB")
+    if reset:
+        typer.echo(f"frontier {frontier.safe_url(url)} emptied ({frontier.reset(url)} keys)")
+        return
+    state = frontier.status(url)
+    if as_json:
+        typer.echo(json.dumps(state))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    finished = f", finished {state['finished']}" if state["finished"] else ""
+    typer.echo(f"frontier {state['frontier']}: {state['queued']:,} queued, {state['seen']:,} "
+               f"seen, {state['in_flight']} in flight, {state['requeued']} requeued from "
+               f"stopped workers{finished}")
+    typer.echo(f"rates (last minute): {state['requests_per_s']} requests/s, "
+               f"{state['products_per_s']} products/s; {state['workers_alive']} workers alive")
+    table = Table("worker", "alive", "in flight", "requests", "products", "requests/s")
+    for w in state["workers"]:
+        table.add_row(w["worker"], "yes" if w["alive"] else "no (lease expired)",
+                      str(w["in_flight"]), str(w.get("requests", "")),
+                      str(w.get("products", "")), str(w.get("requests_per_s", "")))
+    Console().print(table)
+    for host, seconds in state["hosts_next_s"].items():
+        when = "now" if seconds <= 0 else f"in {seconds:.2f} s"
+        typer.echo(f"host {host}: next request {when}")
