@@ -123,7 +123,7 @@ class PackshotPipeline:
             "reasons": reasons, "sources": pic.sources, "pictures": len(pictures),
             "judged": judged}, ensure_ascii=False)
         row["path"] = await maybe_deferred_to_future(deferToThread(
-            save_image, self.spider.config.out, body, check))
+            save_image, self.spider.config.files, body, check))
         return row
 
     async def download(self, pic: Picture) -> tuple[dict[str, Any], bytes, ImageCheck | None]:
