@@ -338,3 +338,29 @@ def test_a_dollar_price_is_no_template_placeholder() -> None:
             "content='CAD'></div></div>")
     p = extract_product(page(body=body), URL)
     assert p is not None and (p.price, p.currency) == (60.0, "CAD")
+
+
+def test_og_price_makes_a_titled_page_an_item_for_sale() -> None:
+    head = ("<meta property='og:title' content='Magazine, one year'>"
+            "<meta property='og:price' content='30,000원~'>")
+    p = extract_product(page(head), URL)
+    assert p is not None and p.extractor == "opengraph"
+    assert (p.price, p.currency, p.availability) == (30000.0, "KRW", "InStock")
+    # A title alone is no item for sale.
+    assert extract_product(page("<meta property='og:title' content='About us'>"), URL) is None
+
+
+@pytest.mark.parametrize("button,expected", [
+    ("<button>Add to your basket</button>", ("InStock", "fallback")),
+    ("<button disabled>Add to your basket</button>", ("OutOfStock", "jsonld")),
+    ("<button class='btn btn--disabled'>Add to basket</button>", ("OutOfStock", "jsonld")),
+    ("<button>Add to basket</button><p>Sold out</p>", ("OutOfStock", "jsonld")),
+])
+def test_a_buy_button_the_buyer_can_press_beats_stale_sold_out_markup(
+        button: str, expected: tuple[str, str]) -> None:
+    markup = ld({"@type": "Product", "name": "Chelsea Boot", "sku": "B-1", "image": "/b.jpg",
+                 "offers": {"price": "136.00", "priceCurrency": "GBP",
+                            "availability": "OutOfStock"}})
+    body = f"<div class='product'><h1>Chelsea Boot</h1><span>£136</span>{button}</div>"
+    p = extract_product(page(markup, body=body), URL)
+    assert p is not None and (p.availability, p.sources["availability"]) == expected

@@ -144,10 +144,15 @@ def _opengraph(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
         if avail := schemaorg.availability(raw):
             out["availability"] = avail
             break
-    if amount := _meta(metas, "product:price:amount", "og:price:amount"):
+    # ``og:price`` and ``product:price`` are older spellings, often with the currency
+    # written in ("30,000원~").
+    if amount := _meta(metas, "product:price:amount", "og:price:amount", "og:price",
+                       "product:price"):
         price, symbol = schemaorg.parse_price(amount[0])
         if price is not None:
             out["price"] = price
+            # A titled object with a price is an item for sale, whatever its og:type.
+            is_product = is_product or "name" in out
         currency = _meta(metas, "product:price:currency", "og:price:currency")
         if currency or symbol:
             out["currency"] = (currency[0] if currency else symbol or "").upper()
@@ -321,6 +326,11 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
         # A sold-out page without markup shows other products' prices, not its own.
         product.price = None
         product.sources.pop("price")
+    if (product.availability == "OutOfStock" and product.sources.get("availability") !=
+            "fallback" and fallback.sells_now(tree)):
+        # Markup says sold out, the product's box shows a buy button the buyer can press
+        # and no notice: the page sells it (markup is often a cached or first size's stock).
+        product.availability, product.sources["availability"] = "InStock", "fallback"
     if product.availability is None and product.price is not None:
         # A price on show and no sold-out notice: the shop sells it now.
         product.availability, product.sources["availability"] = "InStock", "fallback"

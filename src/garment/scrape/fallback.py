@@ -59,7 +59,7 @@ SKU_LABEL = re.compile(
     re.I)
 #: Buy buttons and out-of-stock notices in the languages garment's vocabulary speaks.
 BUY = re.compile(
-    r"add\s+to\s+(cart|bag|basket|trolley)|buy\s+(it\s+)?now|in\s+den\s+(warenkorb|einkaufswagen)|"
+    r"add\s+to\s+(your\s+|my\s+)?(cart|bag|basket|trolley)|buy\s+(it\s+)?now|in\s+den\s+(warenkorb|einkaufswagen)|"
     r"jetzt\s+kaufen|ajouter\s+au\s+panier|(a[ñn]adir|agregar)\s+al?\s+(la\s+)?(cesta|bolsa|carrito)|"
     r"adicionar\s+ao\s+carrinho|aggiungi\s+al\s+carrello|(toevoegen\s+aan|in)\s+(de\s+)?winkelwagen|"
     r"(dodaj\s+)?do\s+koszyka|kup\s+teraz|l[äa]gg\s+i\s+varukorgen|lis[äa][äa]\s+ostoskoriin|"
@@ -282,6 +282,39 @@ def _box_availability(h1: Any) -> str | None:
     return None
 
 
+#: Markup of a control the buyer cannot use now.
+DISABLED = re.compile(r"disabled|inactive|unavailable|sold-?out|out-?of-?stock", re.I)
+
+
+def _enabled_buy_control(box: Any) -> bool:
+    for el in box.iter("button", "input", "a"):
+        words = visible_text(el) or el.get("value") or ""
+        if not BUY.search(words):
+            continue
+        if (el.get("disabled") is None and el.get("aria-disabled") != "true" and
+                not DISABLED.search(el.get("class") or "")):
+            return True
+    return False
+
+
+def sells_now(tree: Any) -> bool:
+    """Whether the product's own box (the smallest around the name with a buy button or
+    a sold-out notice) shows a buy button the buyer can press and no sold-out notice:
+    the page sells the product, whatever stale markup says."""
+    h1, _ = _title(tree)
+    if h1 is None:
+        return False
+    for box in list(h1.iterancestors())[:12]:
+        if box.tag == "body":
+            break
+        text = visible_text(box)
+        if SOLD_OUT.search(text):
+            return False
+        if BUY.search(text):
+            return _enabled_buy_control(box)
+    return False
+
+
 #: A class or id naming something (a price's box, a struck price) the reader must weigh.
 _ATTR = re.compile(r"""\b(?:class|id)\s*=\s*["']([^"']*)["']""", re.I)
 _STRUCK = re.compile(r"<(?:del|s|strike)[\s>]", re.I)
@@ -297,6 +330,8 @@ def may_correct(html: str, url: str, markup: dict[str, Any], tree: Any = None) -
     every visible element: most of a crawl's parsing time on such pages)."""
     if any(markup.get(f) in (None, "", []) for f in COMPLETE):
         return True
+    if markup.get("availability") == "OutOfStock":
+        return True  # the page may show a buy button markup's stale stock contradicts
     if _STRUCK.search(html):
         return True
     # The label is looked for in the body's text (scripts included: a superset of what
