@@ -193,6 +193,21 @@ def model_option(value: str | None, *, stored: bool = False) -> Any:
                              f"({', '.join(shipped)})", param_hint="--model")
 
 
+IMAGES_HELP = ("A PostgreSQL catalogue's files folder (its images/, models/, adapted/), reachable by "
+               "every process using the catalogue; default: the one recorded when it was created.")
+
+
+def catalogue_option(catalogue: str | Path, images: Path | None) -> Any:
+    """``--catalogue``/``--out`` with ``--images`` as the library takes them: a folder, or a
+    ``postgresql://`` URL carrying its files folder; ``--images`` with a folder is a usage error."""
+    from garment.store import target
+
+    try:
+        return target(str(catalogue), images)
+    except GarmentError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--images") from None
+
+
 def _register() -> None:
     # Imported for their side effect: each module adds its commands to ``app``.
     import importlib

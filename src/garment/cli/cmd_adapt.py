@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from garment.cli import app, is_quiet, model_option
+from garment.cli import IMAGES_HELP, app, catalogue_option, is_quiet, model_option
 
 
 def _pct(v: float | None) -> str:
@@ -16,8 +16,9 @@ def _pct(v: float | None) -> str:
 
 @app.command("adapt")
 def adapt_cmd(
-    catalogue: Annotated[Path, typer.Option(
-        "--catalogue", help="Catalogue folder (written by `garment scrape`).")],
+    catalogue: Annotated[str, typer.Option(
+        "--catalogue", help="Catalogue folder or postgresql:// URL (written by `garment scrape`).")],
+    images: Annotated[Path | None, typer.Option("--images", help=IMAGES_HELP, show_default=False)] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Base model to adapt: a model folder or shipped model name (default); "
                         "default: the shipped model.", show_default=False)] = None,
@@ -53,7 +54,7 @@ def adapt_cmd(
                     stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        r = adapt_catalogue(catalogue, model_option(model), config, labels_map, progress)
+        r = adapt_catalogue(catalogue_option(catalogue, images), model_option(model), config, labels_map, progress)
     trained = sum(v for k, v in r.trained_on.items() if k != "other")
     err.print(f"adapted {r.base_model} on {trained} text-labelled packshots of {r.packshots} "
               f"(+{r.trained_on.get('other', 0)} 'other') in {r.seconds:.0f} s")

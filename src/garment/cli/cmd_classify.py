@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 
 from garment.classify import IN_PROCESS_BELOW
-from garment.cli import app, is_quiet, model_option
+from garment.cli import IMAGES_HELP, app, catalogue_option, is_quiet, model_option
 from garment.errors import GarmentError
 
 if TYPE_CHECKING:
@@ -25,10 +25,12 @@ def classify_cmd(
     paths: Annotated[list[Path] | None, typer.Argument(
         exists=True, help="Image files or folders (searched recursively); or use --catalogue.",
         show_default=False)] = None,
-    catalogue: Annotated[Path | None, typer.Option(
-        "--catalogue", help="Classify the packshots of this catalogue folder (written by "
-                            "`garment scrape`) into its predictions table instead; images "
-                            "this model already labelled are skipped.")] = None,
+    catalogue: Annotated[str | None, typer.Option(
+        "--catalogue", help="Classify the packshots of this catalogue folder or postgresql:// URL "
+                            "(written by `garment scrape`) into its predictions table instead; images "
+                            "this model already labelled are skipped, and several processes on one "
+                            "catalogue split its images.")] = None,
+    images: Annotated[Path | None, typer.Option("--images", help=IMAGES_HELP, show_default=False)] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Model folder or shipped model name (default); default: the shipped model.",
         show_default=False)] = None,
@@ -86,7 +88,8 @@ def classify_cmd(
     err = Console(stderr=True)
     quiet = is_quiet()
     if catalogue is not None:
-        _classify_catalogue(catalogue, config, err, quiet, text, labels_map, json_summary)
+        _classify_catalogue(catalogue_option(catalogue, images), config, err, quiet, text, labels_map,
+                            json_summary)
         return
     if labels_map is not None or not text:
         raise typer.BadParameter("text labels need product text: use them with --catalogue",
@@ -136,11 +139,12 @@ def _open_out(out: Path) -> TextIO:
                            "in a writable folder") from exc
 
 
-def _classify_catalogue(catalogue: Path, config: ClassifyConfig, err: Console, quiet: bool,
+def _classify_catalogue(catalogue: Path | str, config: ClassifyConfig, err: Console, quiet: bool,
                         text: bool, labels_map: Path | None, json_summary: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from garment.classify.catalogue import classify_catalogue
+    from garment.store import describe
 
     with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), console=err,
                   transient=True, disable=quiet or not err.is_terminal) as bar:
@@ -149,15 +153,17 @@ def _classify_catalogue(catalogue: Path, config: ClassifyConfig, err: Console, q
             catalogue, config=config, text=text, labels_map=labels_map,
             progress=lambda done, total: bar.update(task, completed=done, total=total))
     if json_summary:
-        typer.echo(json.dumps({"catalogue": str(catalogue), **result.as_dict()}))
+        typer.echo(json.dumps({"catalogue": describe(catalogue), **result.as_dict()}))
     else:
         _print_catalogue_summary(catalogue, result, err, text)
     if result.images and result.images == result.failed:
         raise typer.Exit(1)
 
 
-def _print_catalogue_summary(catalogue: Path, result: CatalogueClassified, err: Console, text: bool) -> None:
-    err.print(f"{result.images} packshots in {catalogue}: {result.classified} classified by "
+def _print_catalogue_summary(catalogue: Path | str, result: CatalogueClassified, err: Console, text: bool) -> None:
+    from garment.store import describe
+
+    err.print(f"{result.images} packshots in {describe(catalogue)}: {result.classified} classified by "
               f"{result.model_id}, {result.reused} already were, {result.failed} failed")
     if not text:
         for label, count in sorted(result.labels.items(), key=lambda kv: -kv[1]):

@@ -7,13 +7,15 @@ from typing import Annotated
 
 import typer
 
-from garment.cli import app, model_option
+from garment.cli import IMAGES_HELP, app, catalogue_option, model_option
 
 
 @app.command("dataset")
 def dataset_cmd(
-    catalogue: Annotated[Path, typer.Option(
-        "--catalogue", help="Catalogue folder, classified (`garment classify --catalogue`).")] = Path("catalogue"),
+    catalogue: Annotated[str, typer.Option(
+        "--catalogue", help="Catalogue folder or postgresql:// URL, classified (`garment classify "
+                            "--catalogue`).")] = "catalogue",
+    images: Annotated[Path | None, typer.Option("--images", help=IMAGES_HELP, show_default=False)] = None,
     out: Annotated[Path, typer.Option(
         "--out", help="Folder to write: new, empty, or a dataset written before (replaced).")] = Path("dataset"),
     fmt: Annotated[str, typer.Option(
@@ -38,8 +40,8 @@ def dataset_cmd(
     trains on the fmnist format."""
     from garment.dataset import write_dataset
 
-    summary = write_dataset(catalogue, out, fmt, test_fraction=test_fraction, min_confidence=min_confidence,
-                            only=only, seed=seed, model=model_option(model, stored=True))
+    summary = write_dataset(catalogue_option(catalogue, images), out, fmt, test_fraction=test_fraction,
+                            min_confidence=min_confidence, only=only, seed=seed, model=model_option(model, stored=True))
     sizes = ", ".join(f"{split} {sum(c.values())}" for split, c in summary.counts.items())
     sources = ", ".join(f"{s} {n}" for s, n in sorted(summary.sources.items()))
     typer.echo(f"{summary.total} images ({sizes}); labels from {sources}")

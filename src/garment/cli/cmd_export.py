@@ -10,13 +10,14 @@ from typing import Annotated
 
 import typer
 
-from garment.cli import app, model_option
+from garment.cli import IMAGES_HELP, app, catalogue_option, model_option
 
 
 @app.command("export")
 def export_cmd(
-    catalogue: Annotated[Path, typer.Option(
-        "--catalogue", help="Catalogue folder written by `garment scrape`.")] = Path("catalogue"),
+    catalogue: Annotated[str, typer.Option(
+        "--catalogue", help="Catalogue folder or postgresql:// URL written by `garment scrape`.")] = "catalogue",
+    images: Annotated[Path | None, typer.Option("--images", help=IMAGES_HELP, show_default=False)] = None,
     out: Annotated[str, typer.Option(
         "--out", help="Output file: .csv, .jsonl or .parquet; - for standard output (CSV, or "
                       "--format jsonl).")] = "catalogue.csv",
@@ -39,7 +40,7 @@ def export_cmd(
     if out == "-" and json_summary:
         raise typer.BadParameter("--json prints the summary on standard output: pass --out FILE "
                                  "for the rows", param_hint="--json")
-    summary = write_export(catalogue, out, model=model_option(model, stored=True), fmt=fmt,
+    summary = write_export(catalogue_option(catalogue, images), out, model=model_option(model, stored=True), fmt=fmt,
                            stream=sys.stdout if out == "-" else None)
     if json_summary:
         typer.echo(json.dumps(asdict(summary)))

@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 
-from garment.cli import app, model_option
+from garment.cli import IMAGES_HELP, app, catalogue_option, model_option
 
 
 @app.command("report")
 def report_cmd(
-    catalogue: Annotated[Path, typer.Option(
-        "--catalogue", help="Catalogue folder written by `garment scrape`.")] = Path("catalogue"),
+    catalogue: Annotated[str, typer.Option(
+        "--catalogue", help="Catalogue folder or postgresql:// URL written by `garment scrape`.")] = "catalogue",
+    images: Annotated[Path | None, typer.Option("--images", help=IMAGES_HELP, show_default=False)] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Show this model's labels: a model folder, a shipped model name (default) "
                         "or a model id stored in the catalogue (default: the latest classified).")] = None,
@@ -30,12 +31,13 @@ def report_cmd(
     against final labels, crawl stats and the model card (with its adaptation, if adapted)."""
     from garment.report import ReportConfig, write_report
 
-    files = write_report(ReportConfig(catalogue=catalogue, model=model_option(model, stored=True), out=out,
-                                      gallery_size=gallery_size))
+    files = write_report(ReportConfig(catalogue=catalogue_option(catalogue, images),
+                                      model=model_option(model, stored=True), out=out, gallery_size=gallery_size))
     s = files.data["summary"]
     if json_summary:
         it = files.data.get("image_text") or {}
-        typer.echo(json.dumps({"catalogue": str(catalogue), "model_id": (files.data.get("model") or {}).get("id"),
+        typer.echo(json.dumps({"catalogue": files.data["catalogue"],
+                               "model_id": (files.data.get("model") or {}).get("id"),
                                "html": str(files.html), "json": str(files.json), **s,
                                "image_text_agreement": it.get("agreement_rate"),
                                "to_review": (files.data.get("review") or {}).get("count")}, default=str))

@@ -7,13 +7,15 @@ from typing import Annotated
 
 import typer
 
-from garment.cli import app, model_option
+from garment.cli import IMAGES_HELP, app, catalogue_option, model_option
 
 
 @app.command("review")
 def review_cmd(
-    catalogue: Annotated[Path, typer.Option(
-        "--catalogue", help="Catalogue folder written by `garment scrape` (classified).")] = Path("catalogue"),
+    catalogue: Annotated[str, typer.Option(
+        "--catalogue", help="Catalogue folder or postgresql:// URL written by `garment scrape` "
+                            "(classified).")] = "catalogue",
+    images: Annotated[Path | None, typer.Option("--images", help=IMAGES_HELP, show_default=False)] = None,
     port: Annotated[int, typer.Option(
         "--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8642,
     host: Annotated[str, typer.Option(
@@ -29,11 +31,13 @@ def review_cmd(
     that win in export, report and dataset. Ctrl-C stops."""
     from garment.review import ReviewConfig, ReviewServer
 
-    server = ReviewServer(ReviewConfig(catalogue=catalogue, host=host, port=port,
+    server = ReviewServer(ReviewConfig(catalogue=catalogue_option(catalogue, images), host=host, port=port,
                                        model=model_option(model, stored=True)))
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: listening on {host}: anyone who can reach it can read the catalogue", err=True)
-    typer.echo(f"reviewing {catalogue}: open {server.url}")
+    from garment.store import describe
+
+    typer.echo(f"reviewing {describe(catalogue)}: open {server.url}")
     typer.echo(f"token for scripts (header X-Garment-Token): {server.config.token}")
     typer.echo("Ctrl-C stops")
     server.run()

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from garment.cli import app
+from garment.cli import app, catalogue_option
 
 
 @app.command("scrape")
@@ -17,7 +17,11 @@ def scrape_cmd(
         help="A shop's home page, a category listing or a sitemap (several allowed; "
              "optional with --site when the profile lists start URLs).",
         show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", help="Catalogue folder.")] = Path("catalogue"),
+    out: Annotated[str, typer.Option("--out", help="Catalogue folder, or a postgresql:// URL (with "
+                                                   "--images).")] = "catalogue",
+    images: Annotated[Path | None, typer.Option(
+        "--images", help="With --out postgresql://...: the folder for the catalogue's images (and models), "
+                         "reachable by every process using the catalogue.", show_default=False)] = None,
     max_products: Annotated[int | None, typer.Option(
         "--max-products", min=1, help="Stop after storing N products.")] = None,
     max_pages: Annotated[int, typer.Option(
@@ -104,7 +108,12 @@ def scrape_cmd(
     if frontier_status or frontier_reset:
         _frontier_command(frontier, frontier_reset, json_summary)
         return
-    config = CrawlConfig(start_urls=list(urls or []), out=out, max_products=max_products,
+    from garment.store import describe, is_url
+
+    if is_url(out) and images is None:
+        raise typer.BadParameter("a PostgreSQL catalogue keeps its images in a folder: pass --images DIR",
+                                 param_hint="--images")
+    config = CrawlConfig(start_urls=list(urls or []), out=catalogue_option(out, images), max_products=max_products,
                          max_pages=max_pages or None, max_depth=max_depth,
                          max_barren_hops=max_barren_hops,
                          max_query_variants=max_query_variants,
@@ -141,16 +150,16 @@ def scrape_cmd(
         typer.echo(str(exc), err=True)
         raise typer.Exit(exc.exit_code) from None
     if json_summary:
-        typer.echo(json.dumps({"catalogue": str(out), **stats.as_dict()}))
+        typer.echo(json.dumps({"catalogue": describe(out), **stats.as_dict()}))
     else:
-        _print_stats(stats.as_dict(), out)
+        _print_stats(stats.as_dict(), config)
         _print_limits(config, stats.skipped)
     if stats.problem:
         typer.echo(f"error: {stats.problem}", err=True)
         raise typer.Exit(1)
 
 
-def _print_stats(stats: dict[str, Any], out: Path) -> None:
+def _print_stats(stats: dict[str, Any], config: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -169,7 +178,10 @@ def _print_stats(stats: dict[str, Any], out: Path) -> None:
     if stats.get("crawler_peak_mb"):
         table.add_row("crawler peak memory", f"{stats['crawler_peak_mb']:.0f} MB")
     Console().print(table)
-    typer.echo(f"catalogue: {out / 'catalogue.sqlite'} (log: {out / 'crawl.log'})")
+    from garment.store import DB_NAME, describe, is_url
+
+    where = describe(config.out) if is_url(str(config.out)) else config.files / DB_NAME
+    typer.echo(f"catalogue: {where} (log: {config.files / 'crawl.log'})")
 
 
 def _print_limits(config: Any, skipped: dict[str, dict[str, int]]) -> None:
