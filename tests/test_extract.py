@@ -364,3 +364,16 @@ def test_a_buy_button_the_buyer_can_press_beats_stale_sold_out_markup(
     body = f"<div class='product'><h1>Chelsea Boot</h1><span>£136</span>{button}</div>"
     p = extract_product(page(markup, body=body), URL)
     assert p is not None and (p.availability, p.sources["availability"]) == expected
+
+
+@pytest.mark.parametrize("words,expected", [
+    ("NOT SOLD", "InStock"), ("Sold", "OutOfStock"), ("Auf Lager", "InStock"),
+    ("nicht verfügbar", "OutOfStock"), ("Épuisé", "OutOfStock"), ("Na skladě", "InStock"),
+    ("https://schema.org/PreOrder", "PreOrder"), ("Colour: red", None),
+])
+def test_microdata_availability_written_as_words(words: str, expected: str | None) -> None:
+    body = ("<div itemscope itemtype='http://schema.org/Product'><h1 itemprop='name'>Lamp</h1>"
+            "<div itemprop='offers' itemscope itemtype='http://schema.org/Offer'>"
+            f"<span itemprop='availability'>{words}</span></div></div>")
+    p = extract_product(page(body=body), URL)
+    assert p is not None and p.availability == expected

@@ -225,14 +225,34 @@ def value(node: dict[str, Any], *keys: str) -> str | None:
     return None
 
 
+#: Availability written as words in the languages shops write it (a microdata value
+#: read from the page: "Auf Lager", "Épuisé", "Not sold"); the negative words first, as
+#: they contain the positive ones ("nicht verfügbar", "indisponible").
+OUT_OF_STOCK_TEXT = re.compile(
+    r"out\s*of\s*stock|(?<!not )sold(\s*out)?\b|unavailable|not\s+available|no\s+longer|"
+    r"ausverkauft|nicht\s+(mehr\s+)?(verf[üu]gbar|lieferbar|vorr[äa]tig)|[ée]puis[ée]|"
+    r"indisponible|rupture|agotad[oa]|no\s+disponible|esaurit[oa]|non\s+disponibile|"
+    r"uitverkocht|niet\s+(leverbaar|op\s+voorraad)|nedostupn|vyprodan|wyprzedan|niedost[eę]pn|"
+    r"нет\s+в\s+наличии|распродан|品切れ|在庫切れ|缺貨|售完|품절", re.I)
+IN_STOCK_TEXT = re.compile(
+    r"in\s*stock|available|auf\s+lager|lieferbar|verf[üu]gbar|vorr[äa]tig|en\s+stock|"
+    r"disponible|disponibile|op\s+voorraad|leverbaar|na\s+sklad|skladem|dost[eę]pn|dostupn|"
+    r"raspolo[žz]iv|dobavljiv|в\s+наличии|有現貨|有货|現貨|在庫あり|재고\s*있음|not\s+sold", re.I)
+
+
 def availability(raw: Any) -> str | None:
     """A schema.org ItemAvailability short name from 'http://schema.org/InStock',
-    'instock', OpenGraph's 'in stock' ...; None when unknown."""
+    'instock', OpenGraph's 'in stock', a short phrase ('Auf Lager', 'Sold out') ...;
+    None when unknown."""
     t = text(raw)
     if not t:
         return None
     key = re.sub(r"[^a-z]", "", t.rstrip("/").rsplit("/", 1)[-1].lower())
-    return AVAILABILITY.get(key)
+    if key in AVAILABILITY or len(t) > 60:
+        return AVAILABILITY.get(key)
+    if OUT_OF_STOCK_TEXT.search(t):
+        return "OutOfStock"
+    return "InStock" if IN_STOCK_TEXT.search(t) else None
 
 
 def offers(value_: Any, depth: int = 0) -> list[dict[str, Any]]:
