@@ -1,0 +1,156 @@
+"""The catalogue in PostgreSQL: what only a server shared by many processes needs (concurrent
+writers and migrations, classify processes splitting the images, clear errors). The
+interface itself is tested on both backends in test_store.py."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from garment.errors import GarmentError
+from garment.store import Catalogue, target
+from services import PostgresServer, free_port, needs_postgres
+from test_store import image, product
+
+pytestmark = needs_postgres
+
+
+def _together(n: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` for i < n in n threads released at once; their results in order."""
+    start = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        start.wait(timeout=30)
+        try:
+            results[i] = work(i)
+        except BaseException as exc:  # the test reads it below
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_new_catalogue_records_its_images_folder(postgres_url: str, tmp_path: Path) -> None:
+    with pytest.raises(GarmentError, match="--images DIR"):
+        Catalogue.open(postgres_url)
+    with pytest.raises(GarmentError, match="garment scrape"):
+        Catalogue.open(postgres_url, create=False)
+    files = tmp_path / "files"
+    with Catalogue.open(target(postgres_url, files)) as cat:
+        assert cat.folder == files.resolve() and files.is_dir()
+        assert cat.name == postgres_url
+    with Catalogue.open(postgres_url, create=False, readonly=True) as cat:  # recorded: no --images
+        assert cat.folder == files.resolve()
+        with pytest.raises(Exception, match="read-only"):
+            cat.record_error(None, "http://shop.test/", "page", "x")
+    with Catalogue.open(postgres_url, images=tmp_path / "elsewhere") as cat:  # --images overrides
+        assert cat.folder == tmp_path / "elsewhere"
+
+
+def test_unreachable_server_and_missing_psycopg_are_one_line(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"postgresql://garment:s3cret@127.0.0.1:{free_port()}/nothing"
+    with pytest.raises(GarmentError) as caught:
+        Catalogue.open(url)
+    message = str(caught.value)
+    assert "s3cret" not in message and "127.0.0.1" in message and "check the server runs" in message
+    assert "\n" not in message
+    real = builtins.__import__
+
+    def no_psycopg(name: str, *args: Any, **kw: Any) -> Any:
+        if name == "psycopg":
+            raise ImportError("No module named 'psycopg'")
+        return real(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    with pytest.raises(GarmentError, match=r"pip install 'garment\[scale\]'"):
+        Catalogue.open(postgres_url)
+
+
+def test_processes_opening_a_new_catalogue_at_once_migrate_it_once(postgres_url: str, tmp_path: Path) -> None:
+    url = target(postgres_url, tmp_path / "files")
+
+    def open_it(_: int) -> list[int]:
+        with Catalogue.open(url) as cat:
+            return cat.migrations()
+
+    versions = _together(6, open_it)
+    assert all(v == versions[0] for v in versions) and len(versions[0]) >= 7
+
+
+def test_concurrent_writers_store_each_product_once(postgres_url: str, tmp_path: Path) -> None:
+    """Eight writers save the same 60 products, under their URL or another URL of the same sku,
+    in different orders: each product is stored exactly once, with one packshot row."""
+    url = target(postgres_url, tmp_path / "files")
+    Catalogue.open(url).close()
+    n = 60
+
+    def write(w: int) -> int:
+        with Catalogue.open(url) as cat:
+            run = cat.start_run({}, shared=True)
+            order = range(n) if w % 2 else reversed(range(n))
+            for i in order:
+                p = product(i) if w % 3 else product(i, url=f"http://shop.test/p/{i}?w={w}",
+                                                      canonical_url=f"http://shop.test/p/{i}/alt")
+                cat.save_product(p, image(i), run)
+            cat.finish_run(run, {})
+            return cat.round_trips
+
+    _together(8, write)
+    with Catalogue.open(url) as cat:
+        rows = cat.products()
+        assert Counter(r["sku"] for r in rows) == Counter({f"S{i}": 1 for i in range(n)})
+        assert len(cat.images()) == n
+        assert [r["status"] for r in cat.runs()] == ["finished"] * 8  # no worker interrupted another
+
+
+def test_classify_processes_split_the_images_without_overlap(
+        postgres_url: str, tmp_path: Path, tiny_model: Path, make_photo: Callable[..., Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import garment.classify.catalogue as cc
+    from garment.classify import Classifier, ClassifyConfig
+
+    monkeypatch.setattr(cc, "CLAIM_BATCH", 3)  # many small claims, so both take turns
+    url = target(postgres_url, tmp_path / "files")
+    n = 40
+    with Catalogue.open(url) as cat:
+        for i in range(n):
+            make_photo(cat.folder / f"images/{i}.jpg", i)
+            cat.save_product(product(i), image(i))
+    config = ClassifyConfig(model_dir=tiny_model, cache_dir=tmp_path / "cache", workers=1, batch_size=2)
+    Classifier.load(config=config)  # the model's ONNX export, made once (torch's exporter is not thread-safe)
+    results = _together(2, lambda _: cc.classify_catalogue(url, config=config, text=False))
+    assert sum(r.classified for r in results) == n  # every image once: none twice, none left
+    assert all(r.failed == 0 for r in results)
+    with Catalogue.open(url) as cat:
+        assert len(cat.predicted(results[0].model_id)) == n
+    again = cc.classify_catalogue(url, config=config, text=False)
+    assert (again.classified, again.reused) == (0, n)
+
+
+def test_round_trips_per_saved_product(postgres_server: PostgresServer, postgres_url: str, tmp_path: Path) -> None:
+    """What one stored product costs in statements sent to the server (each a round trip)."""
+    with Catalogue.open(target(postgres_url, tmp_path / "files")) as cat:
+        run = cat.start_run({})
+        before = cat.round_trips
+        cat.save_product(product(1), image(1), run)
+        new = cat.round_trips - before
+        before = cat.round_trips
+        cat.save_product(product(1, price=3.0), image(1), run)
+        again = cat.round_trips - before
+    # BEGIN, the product's locks, its look-up, insert or update, the packshot, COMMIT.
+    assert (new, again) == (6, 6)
