@@ -168,3 +168,18 @@ def test_a_lone_price_marked_old_in_the_products_box_is_its_price() -> None:
     main = main.replace("</p>", "<span class='price-now'>80.00€</span></p>")
     p = extract_product(shop_page(main, strip), "https://shop.example/diving-mask")
     assert p is not None and p.price == 80.0
+
+
+def test_other_products_prices_and_a_stock_note() -> None:
+    main = ("<div id='dp'><div class='centre'><h1>Pink Dog Hair Dye</h1>"
+            "<div id='availability'><span>Disponibile presso questi venditori.</span></div>"
+            "<p>ASIN : B0756B4GVG</p></div>"
+            "<div class='similarities-widget'><ol class='a-carousel'><li>"
+            "<span class='price'>2,86 €</span></li></ol></div></div>")
+    p = extract_product(shop_page(main), "https://shop.example/dp/B0756B4GVG")
+    assert p is not None and p.extractor == "fallback"
+    assert (p.price, p.availability, p.sku) == (None, "InStock", "B0756B4GVG")
+    p = extract_product(shop_page(main.replace("Disponibile presso questi venditori",
+                                               "Non disponibile")),
+                        "https://shop.example/dp/B0756B4GVG")
+    assert p is not None and p.availability == "OutOfStock"

@@ -3,15 +3,18 @@
 Read off the visible page, never from scripts, styles or visually hidden elements: the
 name from the first shown ``<h1>``, the price from the price-marked element nearest it
 (read by price-parser; old, list and struck-through prices, unit, delivery and instalment
-prices skipped), the product reference from "Article number / Item no. / Ref / SKU ..."
-labels or the URL's id as the page writes it, the availability from the buy button or a
-sold-out notice in the product's own box, and the content images (``<img>`` in the main
-content first, never in header/nav/footer or with logo-like markup). A page counts as a
-product page when it has a name and a price with one to three buy buttons (a listing
-shows many), or a labelled reference with a price, a buy button or a sold-out notice.
-``extract`` uses these fields where markup gave none, records them as coming from
-``fallback`` (images: ``dom``), and lets the page's labelled reference and a sale price
-shown beside markup's struck-through one win over markup.
+prices skipped, unless the product's box shows only an old one; carousels and "related"
+strips are other products'), the product reference from "Article number / Item no. / Ref
+/ SKU ..." labels or the URL's id as the page writes it, the availability from the buy
+button or a sold-out notice in the product's own box, else a short stock note ("In
+stock", "Nicht lieferbar"), and the content images (``<img>`` in the main content first,
+never in header/nav/footer or with logo-like markup). A page counts as a product page
+when it has a name and a price with one to three buy buttons (a listing shows many), or
+a labelled reference with a price, a buy button or an availability. ``extract`` uses
+these fields where markup gave none, records them as coming from ``fallback`` (images:
+``dom``), and lets the page's labelled reference, a sale price shown beside markup's
+struck-through one, and a buy button the buyer can press beside markup's "sold out" win
+over markup.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ OLD_PRICE = re.compile(r"old|was|strike|regular|list|compare|original|rrp|uvp|ms
 OTHER_PRICE = re.compile(r"instal|per-?unit|unit-?price|base-?price|saving|shipping|delivery",
                          re.I)
 STRUCK_TAGS = frozenset({"del", "s", "strike"})
+#: A container of other products (a carousel, "related", "customers also bought"): its
+#: prices are theirs.
+OTHERS = re.compile(r"carousel|recommend|related|similar|upsell|up-sell|cross-?sell|"
+                    r"also-?(bought|viewed|like)|recently-?viewed", re.I)
 #: A labelled product reference: "Article number: 12345", "Product Code - 12345",
 #: "Ref. AB-12", "ASIN : B0..", "Bestellnummer 123" (a model number is the maker's, not
 #: the shop's reference, and is not among them).
@@ -204,9 +211,18 @@ def prices(tree: Any, h1: Any) -> tuple[list[tuple[float, str | None]], set[floa
     def closeness(el: Any) -> int:
         return next((depth[a] for a in el.iterancestors() if a in depth), -10**6)
 
+    def among_others(el: Any) -> bool:
+        for a in list(el.iterancestors())[:30]:
+            if a in depth:
+                return False  # a box around the name too: the product's own
+            if OTHERS.search(" ".join(a.get(k) or "" for k in ("class", "id"))):
+                return True
+        return False
+
     def ranked(kind: str) -> list[Any]:
         return sorted((el for el, (_, k) in readable.items()
-                       if k == kind and el not in shadowed and not _in_furniture(el)),
+                       if k == kind and el not in shadowed and not _in_furniture(el) and
+                       not among_others(el)),
                       key=lambda el: (-closeness(el), order[el] <= start, order[el]))
 
     current, old = ranked("now"), ranked("old")
@@ -364,7 +380,7 @@ def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
     if plain:
         out["url_sku"] = plain
     # The product's own box is read only where the page has a buy button or notice at all.
-    if avail := availability(text):
+    if avail := availability(text) or _stock_note(tree):
         out["availability"] = _box_availability(h1) or avail
     if images := dom_images(tree, url):
         out["image_urls"] = images
@@ -373,8 +389,26 @@ def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
     # many), or a labelled reference with a price, a buy button or a sold-out notice.
     is_product = bool(name and ("price" in out and 0 < buttons <= MAX_BUY_BUTTONS or
                                 "sku" in out and ("price" in out or buttons or
-                                                  out.get("availability") == "OutOfStock")))
+                                                  out.get("availability"))))
     return is_product, out
+
+
+_STOCK_XPATH = ("//*[contains(translate(concat(@id, ' ', @class), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
+                "'abcdefghijklmnopqrstuvwxyz'), 'availab') or contains(translate(concat(@id, "
+                "' ', @class), 'STOCK', 'stock'), 'stock')]")
+
+
+def _stock_note(tree: Any) -> str | None:
+    """The availability a short stock note says ("In stock", "Disponibile presso questi
+    venditori", "Nicht lieferbar") in an element whose id or class names availability or
+    stock, for a page without a buy button or a sold-out notice."""
+    for el in tree.xpath(_STOCK_XPATH)[:30]:
+        if el.tag in INVISIBLE_TAGS or _in_furniture(el):
+            continue
+        note = visible_text(el)
+        if note and len(note) <= 80 and (found := schemaorg.availability(note)):
+            return found
+    return None
 
 
 def _is_furniture(img: Any) -> bool:
