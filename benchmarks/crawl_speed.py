@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -72,14 +73,20 @@ def sequential_crawl(start: str, seconds: float, ua: str) -> dict[str, float]:
             "pages_per_s": round(pages / elapsed, 2), "images_per_s": round(images / elapsed, 2)}
 
 
-def garment_crawl(start: str, out: Path, concurrency: int) -> dict[str, float]:
+def garment_crawl(start: str, out: Path, concurrency: int, render: str = "auto") -> dict[str, float]:
     t0 = time.monotonic()  # wall time, the child process's start-up included
-    stats = crawl(CrawlConfig([start], out=out, delay=0.0, concurrency=concurrency))
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stats = crawl(CrawlConfig([start], out=out, delay=0.0, concurrency=concurrency, render=render))
     elapsed = time.monotonic() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The crawler's own CPU time (its process and threads): what it costs whatever else
+    # runs on the machine, so it compares across runs where wall time does not.
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     ok = stats.images.get("ok", 0)
     return {"pages": stats.pages, "products": stats.products, "images": ok,
             "seconds": round(elapsed, 2), "pages_per_s": round(stats.pages / elapsed, 2),
-            "images_per_s": round(ok / elapsed, 2), "errors": sum(stats.errors.values())}
+            "images_per_s": round(ok / elapsed, 2), "errors": sum(stats.errors.values()),
+            "crawler_cpu_s": round(cpu, 2), "cpu_ms_per_page": round(1000 * cpu / max(stats.pages, 1), 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-ms", type=float, default=LATENCY_MS)
     ap.add_argument("--concurrency", type=int, default=CONCURRENCY)
     ap.add_argument("--baseline-seconds", type=float, default=BASELINE_SECONDS)
+    ap.add_argument("--render", choices=("auto", "never", "always"), default="auto",
+                    help="garment's --render (auto: the default, a browser only where needed)")
     ap.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = ap.parse_args(argv)
 
@@ -102,10 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         n = shop.prerender()
         print(f"shop: {len(shop.products)} products at {shop.url}, +{args.latency_ms:g} ms "
               f"per response ({n} packshots rendered in advance, {time.monotonic() - t0:.1f} s)", flush=True)
-        g = garment_crawl(shop.url, Path(tmp) / "catalogue", args.concurrency)
+        g = garment_crawl(shop.url, Path(tmp) / "catalogue", args.concurrency, args.render)
         print(f"garment    (--delay 0 --concurrency {args.concurrency}): {g['pages']} pages, "
               f"{g['images']} images in {g['seconds']} s: {g['pages_per_s']} pages/s, "
-              f"{g['images_per_s']} images/s", flush=True)
+              f"{g['images_per_s']} images/s; crawler CPU {g['crawler_cpu_s']} s "
+              f"({g['cpu_ms_per_page']} ms a page)", flush=True)
         b = sequential_crawl(shop.url, args.baseline_seconds, DEFAULT_USER_AGENT)
         print(f"sequential (one request at a time): {b['pages']} pages, {b['images']} images "
               f"in {b['seconds']} s: {b['pages_per_s']} pages/s, {b['images_per_s']} images/s")

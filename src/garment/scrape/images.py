@@ -387,6 +387,10 @@ def _check_structure(im: Any, fmt: str, body: bytes) -> None:
             raise OSError("WebP shorter than its RIFF header says: cut short")
 
 
+#: Image folders this process has made (a set's add and lookup are atomic in CPython).
+_MADE: set[Path] = set()
+
+
 def save_image(folder: Path, body: bytes, check: ImageCheck) -> str:
     """Write ``body`` under ``folder/images/`` once; returns the path relative to folder.
 
@@ -398,8 +402,14 @@ def save_image(folder: Path, body: bytes, check: ImageCheck) -> str:
     rel = Path("images") / sha[:2] / f"{sha}.{ext}"
     dest = folder / rel
     if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{sha[:16]}.", suffix=".part", dir=dest.parent)
+        if dest.parent not in _MADE:  # one mkdir per folder, not one per image
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _MADE.add(dest.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{sha[:16]}.", suffix=".part", dir=dest.parent)
+        except FileNotFoundError:  # the folder went away since it was made
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{sha[:16]}.", suffix=".part", dir=dest.parent)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(body)

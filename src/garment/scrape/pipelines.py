@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: A downloaded picture's content score (``packshot_score``) and why, when it was checked.
+Scored = tuple[float, list[str]] | None
+
 #: Pictures of a product downloaded and judged by their content, at most; renditions of
 #: one picture tried (largest first) before the next picture.
 MAX_PICTURES = 3
@@ -97,13 +100,13 @@ class PackshotPipeline:
         for pic in pictures[:MAX_PICTURES]:
             if best is not None and best[0] >= pic.evidence + CONTENT_WEIGHT:
                 break  # not even a perfect packshot here could win
-            row, body, check = await self.download(pic)
-            if check is None or check.status != "ok":
+            row, body, check, scored = await self.download(pic)
+            if check is None or check.status != "ok" or scored is None:
                 judged.append({"url": row.get("url"), "status": row.get("status")})
                 if best is None and row.get("status") not in TRY_NEXT | {"failed"}:
                     break  # robots.txt or noai said no: not another picture either
                 continue
-            content, why = await maybe_deferred_to_future(deferToThread(_content, body))
+            content, why = scored
             small = check.short_side < GOOD_IMAGE_PX
             total = pic.evidence + CONTENT_WEIGHT * content + (EVIDENCE["small"] if small else 0)
             judged.append({"url": row["url"], "status": "ok", "evidence": pic.evidence,
@@ -126,25 +129,26 @@ class PackshotPipeline:
             save_image, self.spider.config.files, body, check))
         return row
 
-    async def download(self, pic: Picture) -> tuple[dict[str, Any], bytes, ImageCheck | None]:
+    async def download(self, pic: Picture) -> tuple[dict[str, Any], bytes, ImageCheck | None, Scored]:
         """The picture's largest rendition that downloads as an acceptable image (the next,
-        smaller one when it is too large, missing or broken)."""
+        smaller one when it is too large, missing or broken), with its content score."""
         row: dict[str, Any] = {}
-        body, check = b"", None
+        body, check, scored = b"", None, None
         for url in pic.renditions[:MAX_RENDITIONS]:
-            row, body, check = await self.fetch(url)
+            row, body, check, scored = await self.fetch(url)
             if row["status"] == "corrupt":
                 # Cut short in transit, often: ask once more before the next candidate.
-                row, body, check = await self.fetch(url, again=True)
+                row, body, check, scored = await self.fetch(url, again=True)
             if (check is not None and check.status == "ok") or row["status"] not in TRY_NEXT:
                 break
-        return row, body, check
+        return row, body, check, scored
 
     async def fetch(self, url: str, again: bool = False
-                    ) -> tuple[dict[str, Any], bytes, ImageCheck | None]:
+                    ) -> tuple[dict[str, Any], bytes, ImageCheck | None, Scored]:
         """Download and check one image: its images-table row (no file yet), the bytes,
-        and the check when it got that far. A first corrupt answer is not an error yet:
-        ``choose`` asks ``again``, and only that answer counts."""
+        the check when it got that far and, when the check passed, its content score. A
+        first corrupt answer is not an error yet: ``choose`` asks ``again``, and only that
+        answer counts."""
         config = self.spider.config
         request = Request(url, callback=NO_CALLBACK, priority=20, dont_filter=True,
                           meta={"kind": "image", "download_maxsize": config.max_image_bytes,
@@ -155,49 +159,57 @@ class PackshotPipeline:
         except AddressRefused as exc:
             row.update(status="refused", error=str(exc))
             self._record(url, "refused", None, str(exc))
-            return row, b"", None
+            return row, b"", None, None
         except IgnoreRequest as exc:
             reason, _ = failure_reason(Failure(exc))
             row.update(status="robots" if reason == "robots" else reason, error=str(exc))
             if reason != "robots":
                 self._record(url, reason, None, str(exc))
-            return row, b"", None
+            return row, b"", None, None
         except Exception as exc:  # every download failure is this product's data
             text = f"{type(exc).__name__}: {exc}"
             reason = "too_large" if "maxsize" in text.lower() else failure_reason(
                 Failure(exc))[0]
             row.update(status="too_large" if reason == "too_large" else "failed", error=text)
             self._record(url, reason, None, text)
-            return row, b"", None
+            return row, b"", None, None
         row.update(final_url=response.url,
                    content_type=(response.headers.get(b"Content-Type") or b"").decode(
                        "latin-1"))
         tags = [v.decode("latin-1") for v in response.headers.getlist(b"X-Robots-Tag")]
         if forbids_ai(tags):
             row.update(status="noai", error="X-Robots-Tag says noai/noimageai")
-            return row, b"", None
+            return row, b"", None, None
         if response.status != 200:
             # 5xx after retries may pass on a later run; a 4xx will not.
             status = "failed" if response.status >= 500 or response.status == 429 \
                 else "http_error"
             row.update(status=status, error=f"HTTP {response.status}")
             self._record(url, f"http_{response.status}", response.status, row["error"])
-            return row, b"", None
+            return row, b"", None, None
         body = response.body
-        check = await maybe_deferred_to_future(deferToThread(
-            check_image, body, config.min_image_px, config.max_image_px,
+        # One trip to a worker thread for both: each trip costs the reactor a wake-up.
+        check, scored = await maybe_deferred_to_future(deferToThread(
+            _check_and_score, body, config.min_image_px, config.max_image_px,
             config.min_image_bytes))
         row.update(status=check.status, error=check.error, width=check.width,
                    height=check.height, format=check.format, sha256=check.sha256,
                    bytes=check.bytes)
         if check.status != "ok" and (check.status != "corrupt" or again):
             self._record(url, check.status, None, check.error)
-        return row, body, check
+        return row, body, check, scored
 
     def _record(self, url: str, reason: str, status: int | None, detail: str | None) -> None:
         self.spider.counters.errors[f"image_{reason}"] += 1
         self.spider.catalogue.record_error(self.spider.run_id, url, "image", reason, status,
                                            detail)
+
+
+def _check_and_score(body: bytes, min_px: int, max_px: int, min_bytes: int
+                     ) -> tuple[ImageCheck, Scored]:
+    """``check_image``, and the content score of an image that passes it."""
+    check = check_image(body, min_px, max_px, min_bytes)
+    return check, _content(body) if check.status == "ok" else None
 
 
 def _content(body: bytes) -> tuple[float, list[str]]:
