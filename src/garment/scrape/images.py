@@ -15,6 +15,7 @@ classify accepts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -99,6 +100,7 @@ class Picture:
                 "evidence": self.evidence, "reasons": list(self.reasons)}
 
 
+@functools.lru_cache(maxsize=16384)  # a page names each picture many times
 def picture_key(url: str) -> tuple[str, tuple[str, ...], str]:
     """Which picture a URL shows, whatever its size and image service: (host, the last
     three path segments, the query without size parameters). An image service's prefix
@@ -126,10 +128,12 @@ def _page_renditions(page: str, keys: set[Any], base_scheme: str) -> dict[Any, l
     return found
 
 
-def img_hints(tree: Any, page_url: str, name: str | None = None) -> dict[Any, set[str]]:
+def img_hints(tree: Any, page_url: str, name: str | None = None,
+              keys: set[Any] | None = None) -> dict[Any, set[str]]:
     """How the page shows each picture (``picture_key`` -> hints), read off its <img>
     elements: "zoom" (offered larger: a zoom attribute), "alt_name" (its alt text names
-    the product ``name``), "thumbnail" (in thumbnail markup) or "shown" (elsewhere)."""
+    the product ``name``), "thumbnail" (in thumbnail markup) or "shown" (elsewhere).
+    With ``keys``, only those pictures are read (a page's other images cost a lookup)."""
     from urllib.parse import urljoin
 
     words = set(re.findall(r"\w{3,}", (name or "").lower()))
@@ -139,6 +143,12 @@ def img_hints(tree: Any, page_url: str, name: str | None = None) -> dict[Any, se
             "src", "data-src", "data-original") and v]
         urls += [m.group(1) for k in ("srcset", "data-srcset")
                  for m in SRCSET_ITEM.finditer(img.get(k) or "")]
+        found = {picture_key(urljoin(page_url, u)) for u in (u.strip() for u in urls)
+                 if u and not u.startswith("data:")}
+        if keys is not None:
+            found &= keys
+        if not found:
+            continue
         marks = " ".join(a.get(k) or "" for a in [img, *list(img.iterancestors())[:3]]
                          if isinstance(a.tag, str) for k in ("class", "id"))
         flags = {"thumbnail" if THUMB_MARK.search(marks) else "shown"}
@@ -147,10 +157,8 @@ def img_hints(tree: Any, page_url: str, name: str | None = None) -> dict[Any, se
         alt = set(re.findall(r"\w{3,}", (img.get("alt") or "").lower()))
         if words and len(words & alt) >= max(1, len(words) // 2):
             flags.add("alt_name")
-        for u in urls:
-            u = u.strip()
-            if u and not u.startswith("data:"):
-                hints.setdefault(picture_key(urljoin(page_url, u)), set()).update(flags)
+        for key in found:
+            hints.setdefault(key, set()).update(flags)
     return hints
 
 
@@ -287,6 +295,7 @@ def srcset_best(srcset: str, max_px: int = MAX_RENDITION_PX) -> str | None:
     return max(((v, u) for u, v, _ in items), default=(0.0, None))[1]
 
 
+@functools.lru_cache(maxsize=16384)
 def rendition(url: str) -> tuple[str, int | None]:
     """(the image's URL without size parameters or suffix, the width the URL asks for)."""
     parts = urlsplit(url)

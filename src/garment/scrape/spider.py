@@ -35,7 +35,7 @@ from garment.scrape.extract import (
     pagination_urls,
     parse_html,
 )
-from garment.scrape.images import Picture, forbids_ai, img_hints, rank_pictures
+from garment.scrape.images import Picture, forbids_ai, img_hints, picture_key, rank_pictures
 from garment.scrape.limits import Limits, LinkFilter, page_origin, scope_origins
 from garment.scrape.polite import OutOfScope
 from garment.scrape.profile import SiteProfile, load_profile
@@ -129,7 +129,7 @@ def page_pictures(product: dict[str, Any], tree: Any, page: str, url: str,
     # The page's og:image, resolved as a browser would (a host name without a scheme is
     # a relative path: such an og:image fails, and the next picture is tried).
     candidates += [{"url": u, "source": "og"} for u in og] + list(extra or [])
-    hints = img_hints(tree, url, product.get("name"))
+    hints = img_hints(tree, url, product.get("name"), {picture_key(c["url"]) for c in candidates})
     return rank_pictures(candidates, og, page, url, max_px, hints)
 
 
