@@ -284,7 +284,8 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
         # Full markup the page cannot correct: only the gallery's pictures (packshot candidates).
         layers.append(("fallback", False, {"image_urls": fallback.dom_images(tree, url)}))
     else:
-        layers.append(("fallback", *fallback.extract(tree, url)))
+        decide = not any(is_prod for _, is_prod, _ in layers)
+        layers.append(("fallback", *fallback.extract(tree, url, decide)))
     extractor = next((name for name, is_prod, _ in layers if is_prod), None)
     if extractor is None:
         return None

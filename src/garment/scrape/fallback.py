@@ -332,7 +332,9 @@ def sells_now(tree: Any) -> bool:
 
 
 #: A class or id naming something (a price's box, a struck price) the reader must weigh.
-_ATTR = re.compile(r"""\b(?:class|id)\s*=\s*["']([^"']*)["']""", re.I)
+#: A class or id value naming an old price (``OLD_PRICE``), found in one pass over a page.
+_OLD_PRICE_ATTR = re.compile(r"""\b(?:class|id)\s*=\s*["'][^"']*?(?:""" + OLD_PRICE.pattern +
+                             r""")[^"']*["']""", re.I)
 _STRUCK = re.compile(r"<(?:del|s|strike)[\s>]", re.I)
 #: Markup fields that, all given, leave the reader nothing to fill.
 COMPLETE = ("name", "price", "currency", "sku", "availability", "image_urls")
@@ -357,25 +359,34 @@ def may_correct(html: str, url: str, markup: dict[str, Any], tree: Any = None) -
         return True
     if any(sum(c.isdigit() for c in i) >= 6 for i in url_ids(url)):
         return True
-    return any(OLD_PRICE.search(v) for v in _ATTR.findall(html))
+    if tree is not None:  # every class and id value, searched at once
+        return OLD_PRICE.search(" ".join(tree.xpath("//@class|//@id"))) is not None
+    return _OLD_PRICE_ATTR.search(html) is not None
 
 
-def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
-    """(whether the page looks like one product's page, the fields it shows)."""
+def extract(tree: Any, url: str, decide: bool = False) -> tuple[bool, dict[str, Any]]:
+    """(whether the page looks like one product's page, the fields it shows). With
+    ``decide`` (no markup says product: the fields matter only if the page is one), a page
+    that cannot be one's (no title, or neither one buy button nor a labelled reference)
+    is answered before its prices, stock and images are read: a listing costs little."""
     body = tree.find("body")
     text = visible_text(body if body is not None else tree)
     out: dict[str, Any] = {}
     h1, name = _title(tree)
     if name:
         out["name"] = name
+    buttons = len(BUY.findall(text))
+    formatted, plain = _url_reference(url, text)
+    sku = formatted or _sku(text)
+    if decide and (not name or not (sku or 0 < buttons <= MAX_BUY_BUTTONS)):
+        return False, out
     current, was = prices(tree, h1)
     if current:
         out["price"] = current[0][0]
         if current[0][1]:
             out["currency"] = current[0][1]
     out["was_prices"] = was - {amount for amount, _ in current}
-    formatted, plain = _url_reference(url, text)
-    if sku := formatted or _sku(text):
+    if sku:
         out["sku"] = sku
     if plain:
         out["url_sku"] = plain
@@ -384,7 +395,6 @@ def extract(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
         out["availability"] = _box_availability(h1) or avail
     if images := dom_images(tree, url):
         out["image_urls"] = images
-    buttons = len(BUY.findall(text))
     # One product's page: a name, and a price with one buy button (a listing shows
     # many), or a labelled reference with a price, a buy button or a sold-out notice.
     is_product = bool(name and ("price" in out and 0 < buttons <= MAX_BUY_BUTTONS or
@@ -411,19 +421,23 @@ def _stock_note(tree: Any) -> str | None:
     return None
 
 
-def _is_furniture(img: Any) -> bool:
+def _is_furniture(img: Any, seen: dict[Any, bool] | None = None) -> bool:
+    """Whether ``img`` is site furniture (tiny, or inside header/nav/footer or logo-like
+    markup). ``seen`` remembers elements already judged (a gallery's images share them)."""
     for attr in ("width", "height"):
         value = (img.get(attr) or "").strip().rstrip("px")
         if value.isdigit() and int(value) < MIN_IMAGE_PX:
             return True
+    seen = {} if seen is None else seen
     el = img
     for _ in range(12):  # bounded walk up the ancestors
         if el is None or not isinstance(el.tag, str):
             break
-        if el.tag in FURNITURE_TAGS:
-            return True
-        marks = " ".join(el.get(a) or "" for a in ("class", "id", "alt", "role"))
-        if JUNK_CONTEXT.search(marks):
+        junk = seen.get(el)
+        if junk is None:
+            marks = " ".join(el.get(a) or "" for a in ("class", "id", "alt", "role"))
+            junk = seen[el] = el.tag in FURNITURE_TAGS or bool(JUNK_CONTEXT.search(marks))
+        if junk:
             return True
         el = el.getparent()
     return False
@@ -459,8 +473,9 @@ def dom_images(tree: Any, url: str) -> list[str]:
     header/nav/footer or with logo-like markup."""
     scope = tree.xpath("//main|//article|//*[@role='main']") or [tree]
     out = []
+    seen: dict[Any, bool] = {}
     for img in scope[0].iter("img"):
         src = img_src(img)
-        if src and not _is_furniture(img):
+        if src and not _is_furniture(img, seen):
             out.append(urljoin(url, src))
     return out
