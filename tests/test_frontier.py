@@ -245,3 +245,35 @@ def test_cli_status_reset_and_unreachable(redis_url: str, tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot reach the frontier redis://:***@127.0.0.1:1/0")
     assert "pw" not in result.stderr
+
+
+@pytest.mark.timeout(150)
+def test_a_stopped_worker_gives_its_requests_back_and_another_finishes(
+        redis_url: str, tmp_path: Path) -> None:
+    from garment.scrape import frontier
+
+    shop = ShopSite(n_products=30, latency=0.05).start()
+    out = tmp_path / "catalogue"
+    config = CrawlConfig([shop.url], out=out, delay=0.0, concurrency=2, retry_backoff=0.05,
+                         timeout=10.0, frontier=redis_url)
+    client = frontier.connect(redis_url)
+    try:
+        first = start_worker(config, tmp_path / "w0.log")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(stored(out)) < 5:
+            time.sleep(0.1)
+        first.send_signal(signal.SIGTERM)  # what Ctrl-C and `kill PID` do: a graceful stop
+        assert first.wait(timeout=60) == 0
+        assert "Spider closed (shutdown)" in (tmp_path / "w0.log").read_text()
+        assert not client.smembers(frontier.WORKERS_KEY)  # it left, holding nothing
+        assert not list(client.scan_iter(match=frontier.PREFIX + "inflight:*"))
+        assert client.zcard(frontier.QUEUE_KEY) > 0 and not client.exists(frontier.FINISHED_KEY)
+        partial = len(stored(out))
+        second = start_worker(config, tmp_path / "w1.log")
+        assert second.wait(timeout=100) == 0
+        assert client.exists(frontier.FINISHED_KEY)
+    finally:
+        client.close()
+        shop.stop()
+    urls = stored(out)
+    assert partial < len(shop.page_ids) == len(urls) == len(set(urls))

@@ -20,6 +20,7 @@ stored as JSON (``reqjson``), never pickled.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -141,6 +142,28 @@ def check_url(url: str) -> None:
                            "redis://HOST:6379/0")
 
 
+#: Requests this process sent to Redis (a pipeline or a script is one), for the stats.
+ROUND_TRIPS = [0]
+
+
+@functools.cache
+def counting_connection() -> type:
+    """redis-py's TCP connection class, counting round trips in ``ROUND_TRIPS``."""
+    import redis
+
+    class CountingConnection(redis.Connection):  # type: ignore[misc]
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            ROUND_TRIPS[0] += 1
+            super().send_packed_command(command, check_health)
+
+    return CountingConnection
+
+
+def client_options(url: str) -> dict[str, Any]:
+    """redis-py options for ``url``: round trips counted on plain TCP connections."""
+    return {"connection_class": counting_connection()} if url.startswith("redis://") else {}
+
+
 def connect(url: str) -> Any:
     """A redis-py client on ``url``, checked with a PING; one-line errors when Redis or
     scrapy-redis is missing or the server cannot be reached."""
@@ -150,7 +173,8 @@ def connect(url: str) -> Any:
         import scrapy_redis  # noqa: F401  (the scheduler the workers run)
     except ImportError as exc:
         raise missing_extra("scale", exc.name or "scrapy-redis", "--frontier") from exc
-    client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10)
+    client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10,
+                                  **client_options(url))
     try:
         client.ping()
     except redis.exceptions.RedisError as exc:

@@ -32,7 +32,7 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy_redis.scheduler import Scheduler
 
 from garment.scrape import CrawlConfig, frontier
-from garment.scrape.polite import parse_retry_after
+from garment.scrape.polite import OutOfScope, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def settings(config: CrawlConfig, base: dict[str, Any]) -> dict[str, Any]:
             # now: requests waiting in one worker's memory would idle the others.
             "CONCURRENT_REQUESTS": config.concurrency * max(1, len(hosts)),
             "REDIS_URL": config.frontier,
+            "REDIS_PARAMS": frontier.client_options(config.frontier or ""),
             "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
             "GARMENT_FRONTIER_INNER": inner,
             "GARMENT_FRONTIER_DELAY": config.delay}
@@ -73,6 +74,7 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc]
     """scrapy-redis's scheduler with in-flight tracking, leases and a shared end."""
 
     ticker: Any = None  # the heartbeat's looping call
+    full = False        # this worker's page or product budget is spent
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> FrontierScheduler:
@@ -107,7 +109,14 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc]
                 finish(result, request)
             finally:
                 token = request.meta.get("frontier_token")
-                if token:
+                if isinstance(getattr(result, "value", None), OutOfScope) and "budget" in str(
+                        result.value):
+                    # This worker's page or product budget is spent: the request was not
+                    # sent, and goes back for the others; this worker takes no more.
+                    self.full = True
+                    self.frontier.push(self.queue._encode_request(request), request.priority,
+                                       token)
+                elif token:
                     self.frontier.done(token)
 
         slot.finish_response = finish_response
@@ -125,6 +134,8 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc]
         return True
 
     def next_request(self) -> Request | None:
+        if self.full or getattr(self.spider, "stopping", False):
+            return None  # budget spent: the frontier's work is the other workers'
         while (popped := self.frontier.pop()) is not None:
             token, data = popped
             try:
@@ -157,6 +168,7 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc]
         if self.stats:
             self.stats.set_value("frontier/popped", self.popped)
             self.stats.set_value("frontier/refused", self.rejected)
+            self.stats.set_value("frontier/redis_round_trips", frontier.ROUND_TRIPS[0])
         super().close(reason)
 
     def _beat(self) -> None:
@@ -181,6 +193,8 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc]
     def _idle(self, spider: Any) -> None:
         """Keep the worker open while the frontier holds work anywhere; end it after the
         frontier has been empty, with nothing in flight, for ``IDLE_GRACE_S``."""
+        if self.full or getattr(spider, "stopping", False):
+            return  # this worker's budget is spent: it ends, the crawl goes on
         self.frontier.reap()
         if (leaked := self.frontier.forget_inflight()):
             logger.warning("frontier: %d in-flight entries of this idle worker dropped", leaked)
