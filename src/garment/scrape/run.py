@@ -268,6 +268,9 @@ def run(config: CrawlConfig) -> CrawlStats:
 
         settings = shared.settings(config, settings)
     process = AsyncCrawlerProcess(settings)
+    # Scrapy filters LOG_LEVEL in its handler; the loggers still build every record below
+    # it (a "Crawled (200)" line per request): say the level where records are made.
+    logging.getLogger().setLevel(settings["LOG_LEVEL"])
     crawler = process.create_crawler(ShopSpider)
     started = time.monotonic()
     tickers: list[Any] = []
