@@ -1,15 +1,17 @@
-"""The commands on a PostgreSQL catalogue: scrape a local shop into it, classify, export and
-report, and get what the same commands give on a SQLite catalogue folder."""
+"""The commands on a PostgreSQL catalogue: scrape a local shop into it, classify, export,
+report and write a dataset, and get what the same commands give on a SQLite catalogue folder."""
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from garment.store import Catalogue
+from garment import CLASSES
+from garment.store import Catalogue, target
 from services import needs_postgres
 from shopsite import ShopSite
 
@@ -38,6 +40,13 @@ def _pipeline(cli: Callable[..., Any], catalogue: str, extra: list[str], out: Pa
     result = cli("report", "--catalogue", catalogue, "--out", str(out / "report.html"), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
+    with Catalogue.open(target(catalogue), create=False) as cat:  # a person labels every product
+        cat.set_human_labels({p["id"]: CLASSES[int(m[1]) % 10] for p in cat.products()
+                              if (m := re.search(r"/p/(\d+)", p["url"]))})
+    result = cli("dataset", "--catalogue", catalogue, "--out", str(out / "ds"), "--format", "imagefolder")
+    assert result.exit_code == 0, result.output
+    report["dataset"] = sorted(p.relative_to(out / "ds").as_posix().split("/", 1)[1]  # class/sha.ext
+                               for p in (out / "ds").rglob("*.jpg"))
     return classified, rows, report
 
 
@@ -53,6 +62,7 @@ def test_scrape_classify_export_report_on_postgres_as_on_sqlite(
         assert pg_classified[key] == lite_classified[key], key
     assert pg_classified["catalogue"] == postgres_url
     assert pg_rows == lite_rows and len(pg_rows) >= 20
+    assert pg_report["dataset"] and pg_report["dataset"] == lite_report["dataset"]  # the same examples
     for key in ("products", "classified", "failed", "model_id", "to_review", "image_text_agreement"):
         assert pg_report.get(key) == lite_report.get(key), key
     assert (tmp_path / "pg" / "report.html").stat().st_size > 0
