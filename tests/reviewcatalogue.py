@@ -34,13 +34,13 @@ def _photo(path: Path, n: int) -> None:
     img.save(path, "JPEG", quality=90)
 
 
-def build(folder: Path) -> dict[str, int]:
-    """Write the catalogue into ``folder``; returns product name -> id (plus "failed")."""
+def build(folder: Path | str) -> dict[str, int]:
+    """Write the catalogue into ``folder`` (or a catalogue URL); returns product name -> id (plus "failed")."""
     ids: dict[str, int] = {}
     with Catalogue.open(folder) as cat:
         preds, texts, labels = [], [], []
         for n, (name, category, label, conf, text) in enumerate(PRODUCTS, start=1):
-            _photo(folder / f"images/{n}.jpg", n)
+            _photo(cat.folder / f"images/{n}.jpg", n)
             pid, image_id = cat.save_product(
                 {"url": f"http://shop.test/p/{n}", "canonical_url": f"http://shop.test/p/{n}",
                  "sku": f"S{n}", "name": name, "category": category, "extractor": "jsonld",

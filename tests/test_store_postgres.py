@@ -154,3 +154,27 @@ def test_round_trips_per_saved_product(postgres_server: PostgresServer, postgres
         again = cat.round_trips - before
     # BEGIN, the product's locks, its look-up, insert or update, the packshot, COMMIT.
     assert (new, again) == (6, 6)
+
+
+def test_review_app_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    """The review app on a PostgreSQL catalogue: rows, packshots and the 28x28 view from the
+    files folder, a correction stored, and a change another process commits seen."""
+    from fastapi.testclient import TestClient
+
+    from garment.review import ReviewConfig, create_app
+    from reviewcatalogue import build
+
+    ids = build(target(postgres_url, tmp_path / "files"))
+    app = create_app(ReviewConfig(catalogue=postgres_url, token="t"))
+    with TestClient(app, base_url="http://127.0.0.1:8642", headers={"X-Garment-Token": "t"}) as client:
+        body = client.get("/api/products").json()
+        assert body["total"] == 8
+        coat = ids["Wool coat"]
+        assert client.get(f"/images/{coat}.jpg").status_code == 200
+        assert client.get(f"/api/products/{coat}/view.png").headers["content-type"] == "image/png"
+        assert client.put(f"/api/products/{coat}/label", json={"label": "Bag"}).status_code == 200
+        with Catalogue.open(postgres_url) as other:  # another process labels a product
+            assert other.human_labels()[coat]["label"] == "Bag"
+            other.set_human_label(ids["Tote bag"], "Trouser")
+        tote = client.get(f"/api/products/{ids['Tote bag']}").json()
+        assert (tote["label"], tote["label_source"]) == ("Trouser", "human")
