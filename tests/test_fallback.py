@@ -183,3 +183,15 @@ def test_other_products_prices_and_a_stock_note() -> None:
                                                "Non disponibile")),
                         "https://shop.example/dp/B0756B4GVG")
     assert p is not None and p.availability == "OutOfStock"
+
+
+def test_a_price_box_with_its_struck_old_price_and_a_local_currency_sign() -> None:
+    main = ("<h1>Fridge RC 310</h1><div class='product-price'><s class='was'>144 990 тг.</s>"
+            "<br><span class='now'>131 990 тг.</span></div><button>Купить</button>")
+    p = extract_product(shop_page(main), "https://shop.example/product/fridge/")
+    assert p is not None and (p.price, p.currency) == (131990.0, "KZT")
+    # A word that merely contains a sign ("Knit") names no currency: a bare whole number
+    # is then no price.
+    main = "<h1>Knit top</h1><div class='price'>Knit 1299</div><button>Add to cart</button>"
+    p = extract_product(shop_page(main), "https://shop.example/product/top/")
+    assert p is None or p.price is None

@@ -108,15 +108,16 @@ def visible_copy(tree: Any) -> Any:
     return doc
 
 
-def visible_text(el: Any) -> str:
-    """The text of ``el`` a buyer sees: no scripts, styles or hidden elements; a button
-    written as ``<input type=submit value=...>`` shows its value."""
+def visible_text(el: Any, skip: frozenset[str] = frozenset()) -> str:
+    """The text of ``el`` a buyer sees: no scripts, styles or hidden elements (nor, within
+    ``el``, elements whose tag is in ``skip``); a button written as ``<input type=submit
+    value=...>`` shows its value."""
     parts: list[str] = []
 
     def walk(node: Any, depth: int) -> None:
         if depth > 60 or not isinstance(node.tag, str):
             return
-        if node.tag in INVISIBLE_TAGS or is_hidden(node):
+        if node.tag in INVISIBLE_TAGS or is_hidden(node) or depth and node.tag in skip:
             return
         if node.tag == "input" and (node.get("type") or "").lower() in ("submit", "button"):
             parts.append(node.get("value") or "")
@@ -176,13 +177,17 @@ def _read_price(el: Any) -> tuple[float, str | None] | None:
     if el.tag == "meta" or any(is_hidden(a) for a in (el, *el.iterancestors())
                                if isinstance(a.tag, str)):
         return None
-    raw = visible_text(el)
+    # A price box's struck-through old price is not part of its current one.
+    raw = visible_text(el, STRUCK_TAGS)
     if not raw or len(raw) > 60 or not re.search(r"\d", raw):
         return None
     price = Price.fromstring(raw)
     if price.amount_float is None or price.amount_float <= 0:
         return None
-    currency = schemaorg.currency_code(price.currency)
+    # price-parser knows the common signs; garment's table adds local ones ("тг.", "Kn").
+    currency = schemaorg.currency_code(price.currency) or next(
+        (code for word in re.findall(r"[^\d\s.,:;()+\-]+", raw)
+         if (code := schemaorg.CURRENCY_SYMBOLS.get(word))), None)
     # A bare number is a price only inside a price-marked element with a decimal part.
     if currency is None and not re.search(r"\d[.,]\d{2}\b", raw):
         return None

@@ -28,7 +28,9 @@ PRODUCT_TYPES = frozenset({"product", "productgroup", "productmodel", "individua
 
 CURRENCY_SYMBOLS = {"€": "EUR", "£": "GBP", "US$": "USD", "$": "USD", "¥": "JPY", "₹": "INR",
                     "₩": "KRW", "원": "KRW", "zł": "PLN", "kr": "SEK", "Kč": "CZK", "₽": "RUB",
-                    "руб": "RUB", "лв": "BGN", "₺": "TRY", "R$": "BRL", "Rs": "INR", "₴": "UAH"}
+                    "руб": "RUB", "лв": "BGN", "₺": "TRY", "R$": "BRL", "Rs": "INR", "₴": "UAH",
+                    "₸": "KZT", "тг": "KZT", "₪": "ILS", "₫": "VND", "฿": "THB", "₱": "PHP",
+                    "Kn": "HRK", "kn": "HRK", "Ft": "HUF", "lei": "RON", "円": "JPY"}
 
 
 #: JSON-LD nested deeper than this is refused: real markup stays under 15 levels, and
