@@ -370,6 +370,7 @@ def test_a_buy_button_the_buyer_can_press_beats_stale_sold_out_markup(
     ("NOT SOLD", "InStock"), ("Sold", "OutOfStock"), ("Auf Lager", "InStock"),
     ("nicht verfügbar", "OutOfStock"), ("Épuisé", "OutOfStock"), ("Na skladě", "InStock"),
     ("https://schema.org/PreOrder", "PreOrder"), ("Colour: red", None),
+    ("In stock. Dispatched from and sold by Shop.", "InStock"),
 ])
 def test_microdata_availability_written_as_words(words: str, expected: str | None) -> None:
     body = ("<div itemscope itemtype='http://schema.org/Product'><h1 itemprop='name'>Lamp</h1>"

@@ -231,7 +231,7 @@ def value(node: dict[str, Any], *keys: str) -> str | None:
 #: read from the page: "Auf Lager", "Épuisé", "Not sold"); the negative words first, as
 #: they contain the positive ones ("nicht verfügbar", "indisponible").
 OUT_OF_STOCK_TEXT = re.compile(
-    r"out\s*of\s*stock|(?<!not )sold(\s*out)?\b|unavailable|not\s+available|no\s+longer|"
+    r"out\s*of\s*stock|sold\s*out|^\s*sold\W*$|unavailable|not\s+available|no\s+longer|"
     r"ausverkauft|nicht\s+(mehr\s+)?(verf[üu]gbar|lieferbar|vorr[äa]tig)|[ée]puis[ée]|"
     r"indisponible|rupture|agotad[oa]|no\s+disponible|esaurit[oa]|non\s+disponibile|"
     r"uitverkocht|niet\s+(leverbaar|op\s+voorraad)|nedostupn|vyprodan|wyprzedan|niedost[eę]pn|"
