@@ -378,3 +378,27 @@ def test_microdata_availability_written_as_words(words: str, expected: str | Non
             f"<span itemprop='availability'>{words}</span></div></div>")
     p = extract_product(page(body=body), URL)
     assert p is not None and p.availability == expected
+
+
+@pytest.mark.parametrize("markup", [
+    # microdata: the value in a <link href> or <meta content>
+    "<div itemscope itemtype='http://schema.org/Product'><h1 itemprop='name'>Coat</h1>"
+    "<div itemprop='offers' itemscope itemtype='http://schema.org/Offer'><link "
+    "itemprop='availability' href='https://schema.org/OutOfStock'></div></div>",
+    "<div itemscope itemtype='http://schema.org/Product'><h1 itemprop='name'>Coat</h1>"
+    "<div itemprop='offers' itemscope itemtype='http://schema.org/Offer'><meta "
+    "itemprop='availability' content='out_of_stock'></div></div>",
+    # RDFa with a full IRI
+    "<div vocab='https://schema.org/' typeof='Product'><span property='name'>Coat</span>"
+    "<div property='offers' typeof='Offer'><link property='availability' "
+    "href='https://schema.org/OutOfStock'></div></div>",
+    # JSON-LD: a compact IRI, and availability said of the product itself
+    ld({"@type": "Product", "name": "Coat", "offers": {"availability": "schema:OutOfStock"}}),
+    ld({"@type": "Product", "name": "Coat", "availability": "OutOfStock"}),
+    # OpenGraph
+    "<meta property='og:type' content='product'><meta property='og:title' content='Coat'>"
+    "<meta property='og:availability' content='oos'>",
+])
+def test_availability_in_every_markup_shape(markup: str) -> None:
+    p = extract_product(page(body=markup), URL)
+    assert p is not None and p.availability == "OutOfStock"

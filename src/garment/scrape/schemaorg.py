@@ -249,7 +249,8 @@ def availability(raw: Any) -> str | None:
     t = text(raw)
     if not t:
         return None
-    key = re.sub(r"[^a-z]", "", t.rstrip("/").rsplit("/", 1)[-1].lower())
+    # The last part of an IRI, full or compact: ".../InStock", "schema:InStock", "#InStock".
+    key = re.sub(r"[^a-z]", "", re.split(r"[/:#]", t.rstrip("/"))[-1].lower())
     if key in AVAILABILITY or len(t) > 60:
         return AVAILABILITY.get(key)
     if OUT_OF_STOCK_TEXT.search(t):
@@ -332,6 +333,8 @@ def product_fields(node: dict[str, Any], base: str) -> dict[str, Any]:
         out["currency"] = str(offer["currency"]).upper()
     if offer.get("availability"):
         out["availability"] = offer["availability"]
+    elif avail := availability(get(node, "availability")):
+        out["availability"] = avail  # said of the product itself, outside its offers
     category = get(node, "category")
     if isinstance(category, str) and category.strip():
         out["category"] = " > ".join(p.strip() for p in re.split(r"\s*[>/|]\s*", category)
