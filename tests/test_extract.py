@@ -346,6 +346,12 @@ def test_og_price_makes_a_titled_page_an_item_for_sale() -> None:
     p = extract_product(page(head), URL)
     assert p is not None and p.extractor == "opengraph"
     assert (p.price, p.currency, p.availability) == (30000.0, "KRW", "InStock")
+    sale = ("<meta property='og:type' content='product'><meta property='og:title' content='Top'>"
+            "<meta property='product:price:amount' content='40.00'><meta property="
+            "'product:price:currency' content='EUR'><meta property='product:sale_price:amount' "
+            "content='29.95'><meta property='product:sale_price:currency' content='EUR'>")
+    p = extract_product(page(sale), URL)
+    assert p is not None and (p.price, p.currency) == (29.95, "EUR")
     # A title alone is no item for sale.
     assert extract_product(page("<meta property='og:title' content='About us'>"), URL) is None
 

@@ -144,16 +144,17 @@ def _opengraph(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
         if avail := schemaorg.availability(raw):
             out["availability"] = avail
             break
-    # ``og:price`` and ``product:price`` are older spellings, often with the currency
-    # written in ("30,000원~").
-    if amount := _meta(metas, "product:price:amount", "og:price:amount", "og:price",
-                       "product:price"):
+    # A sale price is what the buyer pays; ``og:price`` and ``product:price`` are older
+    # spellings, often with the currency written in ("30,000원~").
+    if amount := _meta(metas, "product:sale_price:amount", "product:price:amount",
+                       "og:price:amount", "og:price", "product:price"):
         price, symbol = schemaorg.parse_price(amount[0])
         if price is not None:
             out["price"] = price
             # A titled object with a price is an item for sale, whatever its og:type.
             is_product = is_product or "name" in out
-        currency = _meta(metas, "product:price:currency", "og:price:currency")
+        currency = _meta(metas, "product:sale_price:currency", "product:price:currency",
+                         "og:price:currency")
         if currency or symbol:
             out["currency"] = (currency[0] if currency else symbol or "").upper()
     if images := _meta(metas, "og:image", "og:image:url", "og:image:secure_url"):
