@@ -195,3 +195,15 @@ def test_a_price_box_with_its_struck_old_price_and_a_local_currency_sign() -> No
     main = "<h1>Knit top</h1><div class='price'>Knit 1299</div><button>Add to cart</button>"
     p = extract_product(shop_page(main), "https://shop.example/product/top/")
     assert p is None or p.price is None
+
+
+def test_the_url_id_the_pictures_are_filed_under() -> None:
+    ld = json.dumps({"@type": "Product", "name": "Baby Carrier One", "offers": {"price": "502.20"},
+                     "image": "https://static.shop.example/products/big/p1/987929/i6d94.jpg"})
+    page = (f"<html><head><script type='application/ld+json'>{ld}</script></head>"
+            "<body><h1>Baby Carrier One</h1></body></html>")
+    p = extract_product(page, "https://shop.example/carriers/Baby_One-987929.html")
+    assert p is not None and p.sku == "987929" and p.sources["sku"] == "url"
+    # Pictures filed under another number give no reference.
+    p = extract_product(page, "https://shop.example/carriers/Baby_One-987930.html")
+    assert p is not None and p.sku is None

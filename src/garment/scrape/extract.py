@@ -319,9 +319,10 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
         # Markup's price is shown struck through or as the old price: the sale price the
         # page shows is what the buyer pays.
         product.price, product.sources["price"] = generic["price"], "fallback"
-    if product.sku is None and (plain := layers[-1][2].get("url_sku")):
+    if product.sku is None and (plain := layers[-1][2].get("url_sku") or fallback.image_id(
+            url, images or layers[-1][2].get("image_urls", []))):
         # No reference in markup or under a label: the page's URL names the product
-        # by an id the page also shows.
+        # by an id the page also shows, or files its pictures under.
         product.sku, product.sources["sku"] = plain, "url"
     if (product.sources.get("price") == "fallback" and product.availability == "OutOfStock"
             and product.extractor == "fallback"):

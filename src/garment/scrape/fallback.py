@@ -269,6 +269,17 @@ def url_ids(url: str) -> list[str]:
     return out
 
 
+def image_id(url: str, images: list[str]) -> str | None:
+    """The URL's id that the product's first pictures are filed under as well
+    (``.../987929/i6d94.jpg`` for ``...-987929.html``): a shop names a product's pictures
+    by its reference."""
+    ids = url_ids(url)
+    if not ids:
+        return None
+    tokens = {t for u in images[:3] for t in re.split(r"[^A-Za-z0-9]+", urlsplit(u).path)}
+    return next((i for i in ids if i in tokens), None)
+
+
 def _url_reference(url: str, text: str) -> tuple[str | None, str | None]:
     """(the URL's id as the page writes it with separators, the URL's id the page shows
     as is); None where the page shows neither."""
