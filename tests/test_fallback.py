@@ -207,3 +207,14 @@ def test_the_url_id_the_pictures_are_filed_under() -> None:
     # Pictures filed under another number give no reference.
     p = extract_product(page, "https://shop.example/carriers/Baby_One-987930.html")
     assert p is not None and p.sku is None
+
+
+def test_of_several_labelled_references_the_one_the_url_names() -> None:
+    main = ("<h1>Garden Hose</h1><p>Manufacturer ACME · Référence QB737</p>"
+            "<span class='price'>€12.00</span><button>Add to basket</button>"
+            "<p>Enter the code EE5BKKRB at checkout</p><p>ASIN B08LNDXM65</p>")
+    p = extract_product(shop_page(main), "https://shop.example/dp/B08LNDXM65")
+    assert p is not None and p.sku == "B08LNDXM65"
+    # None of them in the URL: the first one shown.
+    p = extract_product(shop_page(main), "https://shop.example/garden-hose")
+    assert p is not None and p.sku == "QB737"

@@ -240,12 +240,18 @@ def prices(tree: Any, h1: Any) -> tuple[list[tuple[float, str | None]], set[floa
     return [readable[el][0] for el in current], was
 
 
-def _sku(text: str) -> str | None:
+def _sku(text: str, url: str = "") -> str | None:
+    """The first labelled reference, unless another labelled one is the URL's id (the
+    shop's own: "ASIN" beats the maker's "Référence" and a coupon's "codice")."""
+    refs = []
     for m in SKU_LABEL.finditer(text):
         ref = m.group(1).rstrip("./-")
         if re.search(r"\d", ref) and not schemaorg.PLACEHOLDER.match(ref):
-            return ref
-    return None
+            refs.append(ref)
+            if len(refs) >= 20:
+                break
+    ids = set(url_ids(url)) if len(refs) > 1 else set()
+    return next((r for r in refs if r in ids), refs[0] if refs else None)
 
 
 #: Query parameters that name the product in a URL.
@@ -393,7 +399,7 @@ def extract(tree: Any, url: str, decide: bool = False) -> tuple[bool, dict[str, 
         out["name"] = name
     buttons = len(BUY.findall(text))
     formatted, plain = _url_reference(url, text)
-    sku = formatted or _sku(text)
+    sku = formatted or _sku(text, url)
     if decide and (not name or not (sku or 0 < buttons <= MAX_BUY_BUTTONS)):
         return False, out
     current, was = prices(tree, h1)
