@@ -218,3 +218,12 @@ def test_of_several_labelled_references_the_one_the_url_names() -> None:
     # None of them in the URL: the first one shown.
     p = extract_product(shop_page(main), "https://shop.example/garden-hose")
     assert p is not None and p.sku == "QB737"
+
+
+@pytest.mark.parametrize("label", ["Cod produs:", "קוד מוצר:", "Termékkód:", "Ürün kodu:",
+                                   "商品番号：", "상품번호:"])
+def test_product_code_labels_in_more_languages(label: str) -> None:
+    main = (f"<h1>Drum unit</h1><span class='price'>€59.90</span><p>{label} DR2401</p>"
+            "<button>Add to cart</button>")
+    p = extract_product(shop_page(main), "https://shop.example/drum-unit")
+    assert p is not None and p.sku == "DR2401"

@@ -59,7 +59,10 @@ SKU_LABEL = re.compile(
     r"sku|asin|ref(?:erence|\.)?|art(?:ikel)?[.\-]?\s*nr\.?|artikelnummer|bestellnummer|"
     r"r[ée]f[ée]rence|c[óo]digo(?:\s+(?:del\s+)?producto)?|codice(?:\s+articolo)?|"
     r"numer\s+produktu|[šs]ifra(?:\s+artikla)?|k[óo]d(?:\s+produktu)?|код(?:\s+товара)?|"
-    r"артикул|商品編號|商品编号|型號)"
+    r"артикул|商品編號|商品编号|型號|cod\s+produs|term[ée]kk[óo]d|cikksz[áa]m|productcode|"
+    r"artikelcode|tuotekoodi|tuotenumero|[üu]r[üu]n\s+kodu|κωδικός(?:\s+προϊόντος)?|"
+    r"m[ãa]\s+s[ảa]n\s+ph[ẩa]m|kode\s+produk|קוד\s+(?:מוצר|פריט)|מק[\"״]ט|商品番号|品番|"
+    r"상품\s*번호|상품\s*코드)"
     # After the label a space or a colon, never a bare hyphen ("SKU-0002" is one word).
     # CJK pages write a full-width colon.
     r"[\u200e\u200f]*[\s:：#.–—][\s:：#.\-–—\u200e\u200f]{0,8}([A-Z0-9][A-Z0-9\-_/.]{2,30})(?!\w)",
