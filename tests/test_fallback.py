@@ -87,7 +87,7 @@ def test_the_url_id_as_the_page_writes_it() -> None:
 
 
 def test_the_url_id_the_page_shows() -> None:
-    body = "<h1>Calculator</h1><p>Ad # 36029524 · $15</p><button>Buy now</button>"
+    body = "<h1>Calculator</h1><p>Posted 2 days ago · 36029524 · $15</p><button>Buy now</button>"
     og = ("<meta property='og:type' content='product'>"
           "<meta property='og:title' content='Calculator'>")
     p = extract_product(f"<html><head>{og}</head><body>{body}</body></html>",
@@ -227,3 +227,15 @@ def test_product_code_labels_in_more_languages(label: str) -> None:
             "<button>Add to cart</button>")
     p = extract_product(shop_page(main), "https://shop.example/drum-unit")
     assert p is not None and p.sku == "DR2401"
+
+
+def test_an_id_a_slug_embeds_and_a_classified_ads_number() -> None:
+    assert url_ids("https://ads.example/tv/c7200a278526196/fernseher") == [
+        "c7200a278526196", "278526196"]
+    main = ("<h1>Beamer</h1><span class='price'>€ 150,00</span><p>Standort: Feldkirch "
+            "Anzeige: 278526196</p><button>Jetzt kaufen</button>")
+    p = extract_product(shop_page(main), "https://ads.example/tv/c7200a278526196/beamer")
+    assert p is not None and p.sku == "278526196"
+    main = main.replace("Anzeige: 278526196", "Nr. 278526196")  # unlabelled: the URL's
+    p = extract_product(shop_page(main), "https://ads.example/tv/c7200a278526196/beamer")
+    assert p is not None and p.sku == "278526196" and p.sources["sku"] == "url"

@@ -62,7 +62,10 @@ SKU_LABEL = re.compile(
     r"артикул|商品編號|商品编号|型號|cod\s+produs|term[ée]kk[óo]d|cikksz[áa]m|productcode|"
     r"artikelcode|tuotekoodi|tuotenumero|[üu]r[üu]n\s+kodu|κωδικός(?:\s+προϊόντος)?|"
     r"m[ãa]\s+s[ảa]n\s+ph[ẩa]m|kode\s+produk|קוד\s+(?:מוצר|פריט)|מק[\"״]ט|商品番号|品番|"
-    r"상품\s*번호|상품\s*코드)"
+    r"상품\s*번호|상품\s*코드|id\s+(?:del?\s+|do\s+)?produ(?:to|it|cto|tto)|"
+    # A classified ad's number ("Ad #", "Anzeige: 278526196", "Annonce n°").
+    r"ad\s*(?:#|no\.?|number|id)|listing\s*(?:id|number|#)|anzeige(?:nnummer|n-?nr\.?)?|"
+    r"inserat(?:snummer)?|annonce\s*(?:n°|no\.?))"
     # After the label a space or a colon, never a bare hyphen ("SKU-0002" is one word).
     # CJK pages write a full-width colon.
     r"[\u200e\u200f]*[\s:：#.–—][\s:：#.\-–—\u200e\u200f]{0,8}([A-Z0-9][A-Z0-9\-_/.]{2,30})(?!\w)",
@@ -266,15 +269,18 @@ FORMATTED_REF = re.compile(r"(?<![\w/.])\d{2,}(?:[/.]\d{2,}){1,3}(?![\w/]|\.\d)"
 
 def url_ids(url: str) -> list[str]:
     """Identifier-like tokens of a product URL (at least 5 characters, at least 4 of
-    them digits): id-like query values first, then path segments from the last."""
+    them digits): id-like query values first, then path segments from the last; a token
+    that joins letters to a long number ("c7200a278526196") is followed by its numbers of
+    5 digits or more (the id a slug embeds)."""
     parts = urlsplit(url)
     query = [v for k, v in parse_qsl(parts.query) if k.lower() in ID_PARAMS]
     segments = [t for seg in reversed(parts.path.split("/"))
                 for t in reversed(re.split(r"[^A-Za-z0-9]+", seg.rsplit(".", 1)[0]))]
-    out = []
+    out: list[str] = []
     for token in query + segments:
-        if len(token) >= 5 and sum(c.isdigit() for c in token) >= 4 and token not in out:
-            out.append(token)
+        if len(token) >= 5 and sum(c.isdigit() for c in token) >= 4:
+            runs = re.findall(r"\d{5,}", token) if not token.isdigit() else []
+            out.extend(t for t in (token, *runs) if t not in out)
     return out
 
 
