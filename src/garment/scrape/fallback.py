@@ -249,15 +249,17 @@ def prices(tree: Any, h1: Any) -> tuple[list[tuple[float, str | None]], set[floa
 def _sku(text: str, url: str = "") -> str | None:
     """The first labelled reference, unless another labelled one is the URL's id (the
     shop's own: "ASIN" beats the maker's "Référence" and a coupon's "codice")."""
+    ids = set(url_ids(url)) if url else set()
     refs = []
     for m in SKU_LABEL.finditer(text):
         ref = m.group(1).rstrip("./-")
         if re.search(r"\d", ref) and not schemaorg.PLACEHOLDER.match(ref):
+            if ref in ids or not ids:  # the URL's own, or no URL id to look for
+                return ref
             refs.append(ref)
             if len(refs) >= 20:
                 break
-    ids = set(url_ids(url)) if len(refs) > 1 else set()
-    return next((r for r in refs if r in ids), refs[0] if refs else None)
+    return refs[0] if refs else None
 
 
 #: Query parameters that name the product in a URL.
