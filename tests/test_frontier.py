@@ -18,7 +18,7 @@ import pytest
 from garment.errors import GarmentError
 from garment.scrape import CrawlConfig, child_env, command, prepare
 from garment.store import Catalogue
-from services import needs_redis
+from services import needs_postgres, needs_redis
 from shopsite import ShopSite
 
 pytestmark = needs_redis
@@ -130,18 +130,29 @@ def start_worker(config: CrawlConfig, log: Path) -> subprocess.Popen[bytes]:
                                 stdout=subprocess.DEVNULL, stderr=err)
 
 
-def stored(out: Path) -> list[str]:
+def stored(out: Path | str) -> list[str]:
     with Catalogue.open(out) as cat:
         return [p["url"] for p in cat.products()]
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
+def shared_catalogue(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The catalogue the workers share: a SQLite folder (one machine) or PostgreSQL with a
+    files folder (many machines)."""
+    if request.param == "sqlite":
+        return tmp_path / "catalogue"
+    from garment.store import target
+
+    return target(request.getfixturevalue("postgres_url"), tmp_path / "files")
+
+
 @pytest.mark.timeout(180)
-def test_three_workers_one_killed_store_every_product_once(redis_url: str,
-                                                          tmp_path: Path) -> None:
+def test_three_workers_one_killed_store_every_product_once(
+        redis_url: str, shared_catalogue: Path | str, tmp_path: Path) -> None:
     from garment.scrape import frontier
 
     shop = ShopSite(n_products=40, latency=0.05).start()
-    out = tmp_path / "catalogue"
+    out = shared_catalogue
     config = CrawlConfig([shop.url], out=out, delay=0.0, concurrency=2, retry_backoff=0.05,
                          timeout=10.0, frontier=redis_url)
     try:
@@ -277,3 +288,28 @@ def test_a_stopped_worker_gives_its_requests_back_and_another_finishes(
         shop.stop()
     urls = stored(out)
     assert partial < len(shop.page_ids) == len(urls) == len(set(urls))
+
+
+@pytest.mark.timeout(150)
+def test_a_worker_past_its_budget_leaves_the_rest_to_the_others(redis_url: str,
+                                                                tmp_path: Path) -> None:
+    from garment.scrape import frontier
+
+    shop = ShopSite(n_products=24, latency=0.02).start()
+    out = tmp_path / "catalogue"
+    config = CrawlConfig([shop.url], out=out, delay=0.0, concurrency=2, retry_backoff=0.05,
+                         timeout=10.0, frontier=redis_url)
+    client = frontier.connect(redis_url)
+    try:
+        budget = CrawlConfig(**{**config.__dict__, "max_products": 5})
+        assert start_worker(budget, tmp_path / "w0.log").wait(timeout=60) == 0
+        assert 0 < len(stored(out)) < len(shop.page_ids)  # its 5 items: one row per product
+        # Nothing it took is lost: what it could not send is back in the queue.
+        assert client.zcard(frontier.QUEUE_KEY) > 0 and not client.exists(frontier.FINISHED_KEY)
+        assert not list(client.scan_iter(match=frontier.PREFIX + "inflight:*"))
+        assert start_worker(config, tmp_path / "w1.log").wait(timeout=100) == 0
+    finally:
+        client.close()
+        shop.stop()
+    urls = stored(out)
+    assert len(urls) == len(set(urls)) == len(shop.page_ids)

@@ -23,7 +23,7 @@ ALLOWED_CLASSES = frozenset({"scrapy.http.request.Request",
                              "scrapy.http.request.form.FormRequest",
                              "scrapy.http.request.json_request.JsonRequest"})
 #: Meta keys that never travel: the worker's own in-flight token.
-LOCAL_META = frozenset({"frontier_token"})
+LOCAL_META = frozenset({"frontier_token", "frontier_give_back"})
 _METHOD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _FIELDS = frozenset({"url", "callback", "errback", "headers", "method", "body", "cookies",
                      "meta", "encoding", "priority", "dont_filter", "flags", "cb_kwargs",

@@ -109,7 +109,8 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc]
                 finish(result, request)
             finally:
                 token = request.meta.get("frontier_token")
-                if isinstance(getattr(result, "value", None), OutOfScope) and "budget" in str(
+                if request.meta.get("frontier_give_back") or isinstance(
+                        getattr(result, "value", None), OutOfScope) and "budget" in str(
                         result.value):
                     # This worker's page or product budget is spent: the request was not
                     # sent, and goes back for the others; this worker takes no more.
@@ -156,6 +157,11 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc]
                 self.stats.inc_value("scheduler/dequeued/redis")
             return request
         return None
+
+    def has_pending_requests(self) -> bool:
+        if self.full or getattr(self.spider, "stopping", False):
+            return False  # nothing more for this worker: it may go idle and end
+        return bool(super().has_pending_requests())
 
     def close(self, reason: str) -> None:
         if self.ticker is not None and self.ticker.running:

@@ -270,6 +270,11 @@ class ShopSpider(Spider):
                 yield self._page(url)
 
     def parse_page(self, response: Response) -> Iterator[Any]:
+        if self.stopping and self.config.frontier:
+            # This worker's product budget is spent: the page goes back to the shared
+            # frontier for another worker (shared.FrontierScheduler) instead of being dropped.
+            response.meta["frontier_give_back"] = True
+            return
         if not isinstance(response, TextResponse):
             return
         if not isinstance(response, HtmlResponse) and b"<urlset" in response.body[:2000]:
@@ -295,7 +300,7 @@ class ShopSpider(Spider):
                 limit = self.config.max_products
                 if limit is not None and self.emitted >= limit:
                     self.stopping = True
-        if self.stopping:
+        if self.stopping and not self.config.frontier:  # a frontier's links are for all
             return
         yield from self._shopify(response)
         yield from self._follow(response, tree, is_product=product is not None)
