@@ -313,3 +313,54 @@ def test_a_worker_past_its_budget_leaves_the_rest_to_the_others(redis_url: str,
         shop.stop()
     urls = stored(out)
     assert len(urls) == len(set(urls)) == len(shop.page_ids)
+
+
+def test_missing_scrapy_redis_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from garment.scrape import frontier
+
+    monkeypatch.setitem(sys.modules, "scrapy_redis", None)  # as if not installed
+    with pytest.raises(GarmentError, match=r"pip install 'garment\[scale\]'"):
+        frontier.connect("redis://127.0.0.1:1/0")
+
+
+class _TooMany:
+    """A download handler that answers 429 with Retry-After: 3 (no network)."""
+
+    lazy = False
+
+    def __init__(self, crawler: object) -> None:
+        self.sent: list[float] = []
+
+    @classmethod
+    def from_crawler(cls, crawler: object) -> _TooMany:
+        return cls(crawler)
+
+    async def download_request(self, request: object) -> object:
+        from scrapy.http import Response
+
+        self.sent.append(time.monotonic())
+        return Response(request.url, status=429, headers={"Retry-After": "3"})  # type: ignore[attr-defined]
+
+    async def close(self) -> None: ...
+
+
+def test_a_429_holds_the_host_for_every_worker(redis_url: str) -> None:
+    import asyncio
+
+    from scrapy import Request
+    from scrapy.utils.test import get_crawler
+
+    from garment.scrape import frontier
+    from garment.scrape.shared import SharedSlotHandler
+
+    crawler = get_crawler(settings_dict={"REDIS_URL": redis_url, "GARMENT_FRONTIER_DELAY": 0.0,
+                                         "GARMENT_FRONTIER_INNER": _TooMany})
+    handler = SharedSlotHandler(crawler)
+    response = asyncio.run(handler.download_request(Request("http://shop.test:8080/p/1")))
+    assert response.status == 429
+    # Every worker's next claim on that host now waits out the Retry-After.
+    other = frontier.Frontier(frontier.connect(redis_url), "other")
+    assert 2.5 < other.claim("shop.test:8080", 0.0) <= 3.0
+    assert other.claim("elsewhere.test:80", 0.0) == 0.0

@@ -178,7 +178,17 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc]
         super().close(reason)
 
     def _beat(self) -> None:
-        """Renew the lease with this worker's counters; requeue dead workers' requests."""
+        """Renew the lease with this worker's counters; requeue dead workers' requests.
+        A Redis error is logged and the next beat tries again (an error would stop the
+        looping call, and the lease would lapse while the worker goes on)."""
+        from redis.exceptions import RedisError
+
+        try:
+            self._renew()
+        except RedisError as exc:
+            logger.warning("frontier heartbeat failed: %s", exc)
+
+    def _renew(self) -> None:
         now = time.time()
         counters = getattr(getattr(self, "spider", None), "counters", None)
         products = getattr(counters, "products", 0)
