@@ -5,6 +5,10 @@ interface itself is tested on both backends in test_store.py."""
 from __future__ import annotations
 
 import builtins
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -119,27 +123,30 @@ def test_concurrent_writers_store_each_product_once(postgres_url: str, tmp_path:
 
 
 def test_classify_processes_split_the_images_without_overlap(
-        postgres_url: str, tmp_path: Path, tiny_model: Path, make_photo: Callable[..., Path],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    import garment.classify.catalogue as cc
-    from garment.classify import Classifier, ClassifyConfig
-
-    monkeypatch.setattr(cc, "CLAIM_BATCH", 3)  # many small claims, so both take turns
+        postgres_url: str, tmp_path: Path, tiny_model: Path, make_photo: Callable[..., Path]) -> None:
+    """Two `garment classify --catalogue URL` processes at once: every image is answered once
+    (each process claims batches of 256 the other does not hold)."""
     url = target(postgres_url, tmp_path / "files")
-    n = 40
+    n = 600
     with Catalogue.open(url) as cat:
         for i in range(n):
-            make_photo(cat.folder / f"images/{i}.jpg", i)
+            make_photo(cat.folder / f"images/{i}.jpg", i, (28, 36))
             cat.save_product(product(i), image(i))
-    config = ClassifyConfig(model_dir=tiny_model, cache_dir=tmp_path / "cache", workers=1, batch_size=2)
-    Classifier.load(config=config)  # the model's ONNX export, made once (torch's exporter is not thread-safe)
-    results = _together(2, lambda _: cc.classify_catalogue(url, config=config, text=False))
-    assert sum(r.classified for r in results) == n  # every image once: none twice, none left
-    assert all(r.failed == 0 for r in results)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}  # the model's ONNX export
+    command = [sys.executable, "-m", "garment", "classify", "--catalogue", postgres_url, "--model", str(tiny_model),
+               "--workers", "1", "--no-text", "--json"]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert sum(r["classified"] for r in results) == n  # every image once: none twice, none left
+    assert all(r["failed"] == 0 for r in results)
     with Catalogue.open(url) as cat:
-        assert len(cat.predicted(results[0].model_id)) == n
-    again = cc.classify_catalogue(url, config=config, text=False)
-    assert (again.classified, again.reused) == (0, n)
+        assert len(cat.predicted(results[0]["model_id"])) == n
+        assert cat.claim_images(results[0]["model_id"], "another") == []  # nothing left, no claim kept
 
 
 def test_round_trips_per_saved_product(postgres_server: PostgresServer, postgres_url: str, tmp_path: Path) -> None:
