@@ -62,6 +62,9 @@ def test_sold_out_page_gives_no_borrowed_price() -> None:
     ("Size M Add to basket", "InStock"), ("Sold out", "OutOfStock"),
     ("In den Warenkorb", "InStock"), ("Ausverkauft", "OutOfStock"),
     ("Some sizes sold out. Add to bag", "InStock"), ("Welcome", None),
+    ("Add to shopping bag", "InStock"), ("Sepete ekle", "InStock"), ("Koupit", "InStock"),
+    ("Thêm vào giỏ hàng", "InStock"), ("Vyprodáno", "OutOfStock"), ("Hết hàng", "OutOfStock"),
+    ("Sin stock", "OutOfStock"), ("אזל מהמלאי", "OutOfStock"),
 ])
 def test_availability_words(text: str, expected: str | None) -> None:
     assert availability(text) == expected

@@ -72,14 +72,21 @@ SKU_LABEL = re.compile(
     re.I)
 #: Buy buttons and out-of-stock notices in the languages garment's vocabulary speaks.
 BUY = re.compile(
-    r"add\s+to\s+(your\s+|my\s+)?(cart|bag|basket|trolley)|buy\s+(it\s+)?now|in\s+den\s+(warenkorb|einkaufswagen)|"
+    r"add\s+to\s+(your\s+|my\s+)?(shopping\s+)?(cart|bag|basket|trolley)|buy\s+(it\s+)?now|in\s+den\s+(warenkorb|einkaufswagen)|"
     r"jetzt\s+kaufen|ajouter\s+au\s+panier|(a[ñn]adir|agregar)\s+al?\s+(la\s+)?(cesta|bolsa|carrito)|"
     r"adicionar\s+ao\s+carrinho|aggiungi\s+al\s+carrello|(toevoegen\s+aan|in)\s+(de\s+)?winkelwagen|"
     r"(dodaj\s+)?do\s+koszyka|kup\s+teraz|l[äa]gg\s+i\s+varukorgen|lis[äa][äa]\s+ostoskoriin|"
     r"(dodaj\s+)?[uv]\s+ko[šs]aric[uo]|do\s+ko[šs][íi]ku?|sepete\s+ekle|kos[áa]rba|"
     r"ad[ăa]ug[ăa]\s+[îi]n\s+co[șs]|в\s+корзину|купить|добави\s+в\s+количката|ielikt\s+groz[āa]|"
     r"i\s+krep[šs]el[īi]|加入購物車|加入购物车|立即購買|立即购买|カートに入れる|장바구니|구매하기|"
-    r"أضف\s+إلى\s+(السلة|الحقيبة)|"
+    r"أضف\s+إلى\s+(السلة|الحقيبة|عربة\s+التسوق)|اشتر\s+الآن|"
+    r"in\s+den\s+(einkaufs)?korb|jetzt\s+bestellen|acheter\s+maintenant|comprar\s+ahora|"
+    r"a[ñn]adir\s+a\s+la\s+cesta|acquista\s+ora|compra\s+ora|nu\s+kopen|k[öo]p\s+nu|"
+    r"l[äa]gg\s+i\s+kundvagnen|l[æa]g\s+i\s+(kurv|handlekurv)|legg\s+i\s+handlekurv|"
+    r"lis[äa][äa]\s+koriin|vlo[žz]it\s+do\s+ko[šs][íi]ku|k[úu]pi[ťt]|koupit|satın\s+al|"
+    r"προσθήκη\s+στο\s+καλάθι|в\s+кошик|купити|加入购物袋|カートに追加|今すぐ購入|"
+    r"th[êe]m\s+v[àa]o\s+gi[ỏo]|mua\s+ngay|beli\s+sekarang|masukkan\s+(ke\s+)?keranjang|"
+    r"הוס(ף|פה)\s+לסל|קנה\s+עכשיו|"
     # One-word buttons ("Buy", "Order" in South Slavic languages), as whole words only.
     r"(?<!\w)(kupi|naro[čc]i|naru[čc]i)(?!\w)", re.I)
 SOLD_OUT = re.compile(r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|"
@@ -87,7 +94,12 @@ SOLD_OUT = re.compile(r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|"
                       r"derzeit\s+nicht\s+verf[üu]gbar|non\s+disponibile|(actuellement\s+)?indisponible|"
                       r"[ée]puis[ée]|"
                       r"rupture\s+de\s+stock|agotado|esaurito|uitverkocht|"
-                      r"нет\s+в\s+наличии)\b|품절|售完|缺貨|在庫切れ", re.I)
+                      r"nicht\s+auf\s+lager|sin\s+(stock|existencias)|esgotado|indispon[íi]vel|"
+                      r"slutsåld|udsolgt|utsolgt|loppuunmyyty|vyprod[áa]no|vypredan[éey]|"
+                      r"wyprzedan[ey]|brak\s+w\s+magazynie|elfogyott|t[üu]kendi|stokta\s+yok|"
+                      r"εξαντλήθηκε|немає\s+в\s+наявності|h[ếe]t\s+h[àa]ng|stok\s+habis|"
+                      r"нет\s+в\s+наличии)\b|품절|售完|缺貨|缺货|在庫切れ|在庫なし|สินค้าหมด|"
+                      r"نفدت\s+الكمية|אזל\s+מהמלאי", re.I)
 MAX_BUY_BUTTONS = 3
 
 
