@@ -19,7 +19,7 @@ import pytest
 
 from garment.errors import GarmentError
 from garment.store import Catalogue, target
-from services import PostgresServer, free_port, needs_postgres
+from services import free_port, needs_postgres
 from test_store import image, product
 
 pytestmark = needs_postgres
@@ -112,7 +112,7 @@ def test_concurrent_writers_store_each_product_once(postgres_url: str, tmp_path:
                                                       canonical_url=f"http://shop.test/p/{i}/alt")
                 cat.save_product(p, image(i), run)
             cat.finish_run(run, {})
-            return cat.round_trips
+            return cat.statements
 
     _together(8, write)
     with Catalogue.open(url) as cat:
@@ -149,18 +149,24 @@ def test_classify_processes_split_the_images_without_overlap(
         assert cat.claim_images(results[0]["model_id"], "another") == []  # nothing left, no claim kept
 
 
-def test_round_trips_per_saved_product(postgres_server: PostgresServer, postgres_url: str, tmp_path: Path) -> None:
-    """What one stored product costs in statements sent to the server (each a round trip)."""
+def test_round_trips_per_saved_product(postgres_url: str, tmp_path: Path) -> None:
+    """What one stored product costs: statements, and network round trips as libpq's trace
+    of the messages sent shows them (one each: every statement waits for its answer)."""
+    from garment.store.postgres import traced_round_trips
+
     with Catalogue.open(target(postgres_url, tmp_path / "files")) as cat:
         run = cat.start_run({})
-        before = cat.round_trips
-        cat.save_product(product(1), image(1), run)
-        new = cat.round_trips - before
-        before = cat.round_trips
-        cat.save_product(product(1, price=3.0), image(1), run)
-        again = cat.round_trips - before
-    # BEGIN, the product's locks, its look-up, insert or update, the packshot, COMMIT.
-    assert (new, again) == (6, 6)
+        statements = cat.statements
+        with traced_round_trips(cat) as new:
+            assert cat.save_product(product(1), image(1), run) == (1, 1)
+        with traced_round_trips(cat) as again:
+            assert cat.save_product(product(1, price=3.0), image(1), run) == (1, 1)
+        with traced_round_trips(cat) as bare:
+            assert cat.save_product(product(2), None, run) == (2, None)
+        # BEGIN, the product's locks, its look-up, insert or update, the packshot, COMMIT.
+        assert cat.statements - statements == 6 + 6 + 5
+        assert cat.products()[0]["price"] == 3.0
+    assert (new[0], again[0], bare[0]) == (6, 6, 5)
 
 
 def test_review_app_on_postgres(postgres_url: str, tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ class Catalogue(PredictionStore, LabelStore):
     def __init__(self, folder: Path, conn: Any):
         self.folder = folder
         self.conn = conn
-        self.round_trips = 0  # statements sent (for PostgreSQL, each one a network round trip)
+        self.statements = 0  # statements sent (postgres.traced_round_trips counts network round trips)
         self._depth = 0
 
     @property
@@ -247,11 +247,11 @@ class Catalogue(PredictionStore, LabelStore):
     # -- the backend's primitives (PostgresCatalogue overrides them) -------------------
     def _q(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """Run one statement (``?`` placeholders); returns its cursor."""
-        self.round_trips += 1
+        self.statements += 1
         return self.conn.execute(sql, args)
 
     def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.round_trips += 1
+        self.statements += 1
         self.conn.executemany(sql, rows)
 
     @contextmanager
@@ -348,18 +348,18 @@ class Catalogue(PredictionStore, LabelStore):
         self._q(f"UPDATE products SET {sets} WHERE id=?", (*values.values(), pid))
         return pid
 
-    def _upsert_image(self, product_id: int, img: dict[str, Any], run_id: int | None) -> int:
+    def _upsert_image(self, product_id: int, img: dict[str, Any], run_id: int | None) -> Any:
+        """Insert or update a product's image row; the cursor whose one row is its id."""
         cols = ("url", "final_url", "status", "error", "path", "width", "height", "format",
                 "sha256", "bytes", "content_type", "choice")
         values = [img.get(c) for c in cols]
         values[0] = values[0] or ""
-        row = self._q(
+        return self._q(
             f"INSERT INTO images (product_id, role, {', '.join(cols)}, run_id, fetched) "
             f"VALUES (?, ?, {', '.join('?' for _ in cols)}, ?, ?) "
             f"ON CONFLICT (product_id, role) DO UPDATE SET "
             + ", ".join(f"{c}=excluded.{c}" for c in (*cols, "run_id", "fetched")) + " RETURNING id",
-            (product_id, img.get("role", "packshot"), *values, run_id, _now())).fetchone()
-        return int(row[0])
+            (product_id, img.get("role", "packshot"), *values, run_id, _now()))
 
     def save_product(self, product: dict[str, Any], image: dict[str, Any] | None,
                      run_id: int | None = None) -> tuple[int, int | None]:
@@ -372,7 +372,7 @@ class Catalogue(PredictionStore, LabelStore):
         with self._tx():
             self._lock_product(product)
             pid = self._upsert_product(product, run_id)
-            iid = None if image is None else self._upsert_image(pid, image, run_id)
+            iid = None if image is None else int(self._upsert_image(pid, image, run_id).fetchone()[0])
         return pid, iid
 
     def _lock_product(self, product: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ by ``images=`` (``--images``) and recorded in the ``settings`` table at creation
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -93,6 +94,22 @@ def _dialect(sql: str) -> str:
 def _lock_key(text: str) -> int:
     """A stable signed 64-bit advisory-lock key for ``text``."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+@contextmanager
+def traced_round_trips(cat: Catalogue) -> Iterator[list[int]]:
+    """Count the network round trips PostgreSQL catalogue ``cat`` makes in the block, from
+    libpq's own trace of what it sends: each Sync (extended protocol) or simple Query waits
+    for the server once. Yields a one-item list, filled when the block ends."""
+    count = [0]
+    with tempfile.TemporaryFile() as trace:
+        cat.conn.pgconn.trace(trace.fileno())
+        try:
+            yield count
+        finally:
+            cat.conn.pgconn.untrace()
+            trace.seek(0)
+            count[0] = sum(1 for line in trace if line.split(b"\t")[1:4:2] in ([b"F", b"Sync\n"], [b"F", b"Query"]))
 
 
 def _psycopg() -> Any:
@@ -193,7 +210,7 @@ class PostgresCatalogue(Catalogue):
                 self._q("SELECT pg_advisory_xact_lock(?, ?)", MIGRATION_LOCK)
                 if self._q("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
                     continue
-                self.round_trips += 1
+                self.statements += 1
                 self.conn.execute(postgres_sql(sql))
                 self._q("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now()))
             applied.append(version)
@@ -201,14 +218,14 @@ class PostgresCatalogue(Catalogue):
 
     # -- the backend's primitives ------------------------------------------------------
     def _q(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        self.round_trips += 1
+        self.statements += 1
         if not args:
             return self.conn.execute(sql)
         return self.conn.execute(_dialect(sql), tuple(args))
 
     def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         # psycopg sends the rows in one pipeline: one round trip, not one per row.
-        self.round_trips += 1
+        self.statements += 1
         with self.conn.cursor() as cur:
             cur.executemany(_dialect(sql), [tuple(r) for r in rows])
 
@@ -218,7 +235,7 @@ class PostgresCatalogue(Catalogue):
             yield
             return
         self._depth += 1
-        self.round_trips += 2  # BEGIN and COMMIT
+        self.statements += 2  # BEGIN and COMMIT
         try:
             with self.conn.transaction():
                 yield
