@@ -91,7 +91,8 @@ def scrape_cmd(
         "--reset", help="With --frontier: empty the frontier for a new crawl (no worker may "
                         "be running) and exit.")] = False,
 ) -> None:
-    """Crawl a shop politely into a catalogue: products, packshots, errors (SQLite).
+    """Crawl a shop politely into a catalogue: products, packshots, errors (a SQLite folder, or
+    PostgreSQL: --out postgresql://... --images DIR, shared by many crawler processes).
 
     Exit status: 0 when products were stored; 1 when none was (one line says why: host
     unreachable, robots.txt forbids it, no product markup) or the setup failed (a bad site
