@@ -9,8 +9,9 @@ must lose nothing and stay polite across processes and machines:
   final failure) has been processed and stored, or when it goes back to the queue (a
   retry, a redirect). A worker renews a heartbeat key with a TTL (its lease); any worker
   puts the in-flight requests of a worker whose heartbeat expired back into the queue.
-- per-host slots: the next time a host may be asked, in Redis, claimed atomically (Redis
-  server time, so machines' clocks do not matter); a 429/503 pushes it forward for all.
+- per-host slots: the next time a host may be asked, in Redis, taken atomically by the
+  worker about to send (Redis server time, so machines' clocks do not matter); a 429/503
+  pushes it forward for all.
 - the end: the queue is empty and no worker holds in-flight work (``pending``).
 - ``status`` and ``reset`` for ``garment scrape --frontier URL --status / --reset``.
 
@@ -108,11 +109,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# Claim the host's next slot: returns how many ms to wait before sending (ARGV: delay ms).
+# Take the host's slot if it is free now (the next one frees ARGV[1] ms later) and return
+# 0; else return the ms until it frees. Taken at the moment of sending, not reserved ahead:
+# a reservation held by a worker that wakes late would let two requests arrive together.
 _CLAIM = _NOW_MS + """
-local at = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
-redis.call('SET', KEYS[1], at + tonumber(ARGV[1]), 'PX', at - now + tonumber(ARGV[1]) + 3600000)
-return at - now
+local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
+if now < nxt then return nxt - now end
+redis.call('SET', KEYS[1], now + tonumber(ARGV[1]), 'PX', tonumber(ARGV[1]) + 3600000)
+return 0
 """
 
 # Hold the host for everyone until now + ARGV[1] ms (never shortens a longer hold).
@@ -277,8 +281,9 @@ class Frontier:
 
     # -- hosts ------------------------------------------------------------------------
     def claim(self, host: str, delay: float) -> float:
-        """Take host ``host``'s next slot (slots ``delay`` seconds apart across all
-        workers); returns the seconds to wait before sending."""
+        """Take host ``host``'s slot for a request sent now (the next one frees ``delay``
+        seconds later, for every worker): 0.0 when taken, else the seconds until it frees
+        (then wait and ask again)."""
         wait_ms = self._claim(keys=[HOST_PREFIX + host], args=[int(delay * 1000)])
         return max(0.0, int(wait_ms) / 1000)
 

@@ -225,8 +225,9 @@ class FrontierScheduler(Scheduler):  # type: ignore[misc]
 
 
 class SharedSlotHandler(BaseDownloadHandler):
-    """Waits for the host's shared slot (``delay`` apart across workers, robots.txt's
-    Crawl-delay as a floor), then downloads with the handler it wraps."""
+    """Waits until it takes the host's shared slot (requests ``delay`` apart across
+    workers, robots.txt's Crawl-delay as a floor), then downloads with the handler it
+    wraps."""
 
     lazy = False
 
@@ -251,8 +252,8 @@ class SharedSlotHandler(BaseDownloadHandler):
 
     async def download_request(self, request: Request) -> Response:
         host = urlparse_cached(request).netloc
-        wait = self.frontier.claim(host, max(self.delay, self.floors.get(host, 0.0)))
-        if wait > 0:
+        # Wait (without blocking the reactor) until this worker takes the host's slot.
+        while (wait := self.frontier.claim(host, max(self.delay, self.floors.get(host, 0.0)))):
             await asyncio.sleep(wait)
         result = self.inner.download_request(request)
         if not inspect.isawaitable(result):  # pragma: no cover - Deferred-style handlers
