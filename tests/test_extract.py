@@ -408,3 +408,18 @@ def test_microdata_availability_written_as_words(words: str, expected: str | Non
 def test_availability_in_every_markup_shape(markup: str) -> None:
     p = extract_product(page(body=markup), URL)
     assert p is not None and p.availability == "OutOfStock"
+
+
+@pytest.mark.parametrize("og_title,title,site,name", [
+    ("[Timecommerce Tmall] Big bra set", "Big bra set - Tmall", "", "Big bra set"),
+    ("Wool coat | Shopname", "Wool coat", "Shopname", "Wool coat"),
+    ("Wool coat - Blue", "Wool coat - Blue | Shopname", "", "Wool coat - Blue"),
+    ("Wool coat  -  Blue", "Something else", "", "Wool coat - Blue"),
+])
+def test_og_title_without_the_shops_name(og_title: str, title: str, site: str,
+                                         name: str) -> None:
+    head = (f"<title>{title}</title><meta property='og:type' content='product'>"
+            f"<meta property='og:title' content='{og_title}'>" +
+            (f"<meta property='og:site_name' content='{site}'>" if site else ""))
+    p = extract_product(page(head), URL)
+    assert p is not None and p.name == name

@@ -140,6 +140,8 @@ def _opengraph(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
                        ("sku", ("product:retailer_item_id", "product:sku"))):
         if values := [v for v in _meta(metas, *names) if not schemaorg.PLACEHOLDER.match(v)]:
             out[fld] = values[0]
+    if "name" in out:
+        out["name"] = _without_site_name(out["name"], tree, metas)
     for raw in _meta(metas, "product:availability", "og:availability"):
         if avail := schemaorg.availability(raw):
             out["availability"] = avail
@@ -160,6 +162,28 @@ def _opengraph(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
     if images := _meta(metas, "og:image", "og:image:url", "og:image:secure_url"):
         out["image_urls"] = [urljoin(url, i) for i in images]
     return is_product, out
+
+
+_TITLE_SEPARATOR = re.compile(r"\s+[-|–—:·]\s+|\s*｜\s*")
+
+
+def _without_site_name(title: str, tree: Any, metas: dict[str, list[str]]) -> str:
+    """``title`` without the shop's name around it ("[Shop] Dress", "Dress | Shop"): the
+    name og:site_name gives, or the last part of the page's <title>."""
+    page_title = " ".join((tree.findtext(".//title") or "").split())
+    parts = _TITLE_SEPARATOR.split(page_title)
+    sites = [s.lower() for s in _meta(metas, "og:site_name") + parts[-1:] * (len(parts) > 1)
+             if len(s) >= 2]
+    title = " ".join(title.split())
+    if not sites:
+        return title
+    lead = re.match(r"^[\[【(](.+?)[\]】)]\s*(.+)$", title)
+    if lead and any(s in lead.group(1).lower() for s in sites):
+        return lead.group(2)
+    seps = list(_TITLE_SEPARATOR.finditer(title))
+    if seps and seps[-1].start() > 0 and any(s in title[seps[-1].end():].lower() for s in sites):
+        return title[:seps[-1].start()]
+    return title
 
 
 def _select(tree: Any, expr: str, is_image: bool = False) -> list[str]:
