@@ -95,7 +95,8 @@ def test_done_urls_and_runs(fresh: str | Path) -> None:
 
 def test_a_shared_crawl_leaves_the_other_workers_runs_running(fresh: str | Path) -> None:
     with Catalogue.open(fresh) as cat:
-        first = cat.start_run({}, shared=True)
+        first = cat.start_run({"out": "postgresql://u:secret@db/c?images=%2Fx"}, shared=True)
+        assert cat.runs()[0]["config"] == '{"out": "postgresql://u:***@db/c"}'
         second = cat.start_run({}, shared=True)
         cat.finish_run(second, {})
         assert [(r["id"], r["status"]) for r in cat.runs()] == [(first, "running"), (second, "finished")]

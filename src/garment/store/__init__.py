@@ -275,7 +275,10 @@ class Catalogue(PredictionStore, LabelStore):
     def start_run(self, config: dict[str, Any], shared: bool = False) -> int:
         """Record a new crawl run; runs left 'running' by a killed crawl become
         'interrupted', unless ``shared``: a worker of a crawl shared by several processes
-        leaves the others' runs alone."""
+        leaves the others' runs alone. A catalogue URL in ``config["out"]`` is recorded without
+        its password."""
+        if is_url(str(config.get("out", ""))):
+            config = {**config, "out": describe(str(config["out"]))}
         with self._tx():
             if not shared:
                 self._q("UPDATE crawl_runs SET status='interrupted' WHERE status='running'")
