@@ -146,7 +146,7 @@ class PostgresCatalogue(Catalogue):
             conn = psycopg.connect(dsn, autocommit=True, row_factory=_row_factory,
                                    connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
-            reason = (str(exc).strip().splitlines() or ["no reason given"])[-1]
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or "no reason given"
             raise GarmentError(f"cannot connect to the catalogue {redact(dsn)}: {reason}; check the server "
                                "runs and accepts this host, user and database (postgresql://USER@HOST:PORT/DB)"
                                ) from None
