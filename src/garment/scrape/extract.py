@@ -22,7 +22,7 @@ import lxml.html
 from lxml import etree
 
 from garment.errors import GarmentError
-from garment.scrape import fallback, schemaorg
+from garment.scrape import fallback, opengraph, schemaorg
 from garment.scrape.images import MAX_RENDITION_PX, largest_first
 from garment.scrape.profile import SiteProfile, load_profile
 from garment.scrape.variants import pick_product
@@ -115,77 +115,6 @@ def _rdfa_nodes(html: str, url: str) -> list[dict[str, Any]]:
     return schemaorg.compact_rdfa(_extruct(html, url, "rdfa"))
 
 
-def _metas(tree: Any) -> dict[str, list[str]]:
-    """<meta property|name=... content=...> values by lower-case key, in page order."""
-    out: dict[str, list[str]] = {}
-    for el in tree.iter("meta"):
-        key = (el.get("property") or el.get("name") or "").strip().lower()
-        content = (el.get("content") or "").strip()
-        if key and content:
-            out.setdefault(key, []).append(content)
-    return out
-
-
-def _meta(metas: dict[str, list[str]], *names: str) -> list[str]:
-    return [v for n in names for v in metas.get(n, [])]
-
-
-def _opengraph(tree: Any, url: str) -> tuple[bool, dict[str, Any]]:
-    metas = _metas(tree)
-    og_type = (_meta(metas, "og:type") or [""])[0].lower()
-    is_product = og_type in {"product", "og:product", "product.item", "product.group"}
-    out: dict[str, Any] = {}
-    for fld, names in (("name", ("og:title",)), ("description", ("og:description",)),
-                       ("brand", ("product:brand", "og:brand")),
-                       ("sku", ("product:retailer_item_id", "product:sku"))):
-        if values := [v for v in _meta(metas, *names) if not schemaorg.PLACEHOLDER.match(v)]:
-            out[fld] = values[0]
-    if "name" in out:
-        out["name"] = _without_site_name(out["name"], tree, metas)
-    for raw in _meta(metas, "product:availability", "og:availability"):
-        if avail := schemaorg.availability(raw):
-            out["availability"] = avail
-            break
-    # A sale price is what the buyer pays; ``og:price`` and ``product:price`` are older
-    # spellings, often with the currency written in ("30,000원~").
-    if amount := _meta(metas, "product:sale_price:amount", "product:price:amount",
-                       "og:price:amount", "og:price", "product:price"):
-        price, symbol = schemaorg.parse_price(amount[0])
-        if price is not None:
-            out["price"] = price
-            # A titled object with a price is an item for sale, whatever its og:type.
-            is_product = is_product or "name" in out
-        currency = _meta(metas, "product:sale_price:currency", "product:price:currency",
-                         "og:price:currency")
-        if currency or symbol:
-            out["currency"] = (currency[0] if currency else symbol or "").upper()
-    if images := _meta(metas, "og:image", "og:image:url", "og:image:secure_url"):
-        out["image_urls"] = [urljoin(url, i) for i in images]
-    return is_product, out
-
-
-_TITLE_SEPARATOR = re.compile(r"\s+[-|–—:·]\s+|\s*｜\s*")
-
-
-def _without_site_name(title: str, tree: Any, metas: dict[str, list[str]]) -> str:
-    """``title`` without the shop's name around it ("[Shop] Dress", "Dress | Shop"): the
-    name og:site_name gives, or the last part of the page's <title>."""
-    page_title = " ".join((tree.findtext(".//title") or "").split())
-    parts = _TITLE_SEPARATOR.split(page_title)
-    sites = [s.lower() for s in _meta(metas, "og:site_name") + parts[-1:] * (len(parts) > 1)
-             if len(s) >= 2]
-    title = " ".join(title.split())
-    if not sites:
-        return title
-    lead = re.match(r"^[\[【(](.+?)[\]】)]\s*(.+)$", title)
-    if lead and any(s in lead.group(1).lower() for s in sites):
-        return lead.group(2)
-    seps = list(_TITLE_SEPARATOR.finditer(title))
-    if seps and seps[-1].start() > 0 and any(s in title[seps[-1].end():].lower() for s in sites):
-        return title[:seps[-1].start()]
-    return title
-
-
 def _select(tree: Any, expr: str, is_image: bool = False) -> list[str]:
     from parsel import Selector
 
@@ -258,7 +187,7 @@ def declared_canonical(tree: Any, url: str) -> str | None:
 
 def page_noai(tree: Any) -> bool:
     """Whether meta robots forbids AI use of the page's images."""
-    return any(NOAI.search(v) for v in _meta(_metas(tree), "robots", "googlebot"))
+    return any(NOAI.search(v) for v in opengraph.meta(opengraph.metas(tree), "robots", "googlebot"))
 
 
 def _layers(text: str, tree: Any, url: str, urls: set[str], profile: SiteProfile | None
@@ -275,7 +204,7 @@ def _layers(text: str, tree: Any, url: str, urls: set[str], profile: SiteProfile
             fields["variant"] = True
         layers.append((name, node is not None, fields))
         crumbs = crumbs or schemaorg.breadcrumb(nodes)
-    layers.append(("opengraph", *_opengraph(tree, url)))
+    layers.append(("opengraph", *opengraph.read(tree, url)))
     if profile is not None:
         layers.append(("profile", *_profile(tree, url, profile)))
     return layers, crumbs
@@ -445,7 +374,7 @@ def extract_pages(paths: list[str | Path], url: str | None = None,
 
 def _own_url(tree: Any) -> str | None:
     for href in tree.xpath("//link[translate(@rel, 'CANONICAL', 'canonical')='canonical']"
-                           "/@href") + _meta(_metas(tree), "og:url"):
+                           "/@href") + opengraph.meta(opengraph.metas(tree), "og:url"):
         if href.strip().startswith(("http://", "https://")):
             return str(href.strip())
     return None
