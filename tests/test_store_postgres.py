@@ -147,6 +147,13 @@ def test_classify_processes_split_the_images_without_overlap(
     with Catalogue.open(url) as cat:
         assert len(cat.predicted(results[0]["model_id"])) == n
         assert cat.claim_images(results[0]["model_id"], "another") == []  # nothing left, no claim kept
+    from garment.classify import ClassifyConfig
+    from garment.classify.catalogue import classify_catalogue
+
+    config = ClassifyConfig(model_dir=tiny_model, cache_dir=tmp_path / "cache" / "garment", workers=1)
+    assert classify_catalogue(url, config=config, text=False).classified == 0  # all answered
+    forced = classify_catalogue(url, config=config, text=False, force=True)  # all again, this process
+    assert (forced.classified, forced.failed, forced.model_id) == (n, 0, results[0]["model_id"])
 
 
 def test_round_trips_per_saved_product(postgres_url: str, tmp_path: Path) -> None:
