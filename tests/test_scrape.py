@@ -114,7 +114,8 @@ def test_cli_scrape_with_product_budget(tmp_path: Path, cli) -> None:  # type: i
     assert "products" in result.output and "catalogue.sqlite" in result.output
     with Catalogue.open(tmp_path, create=False) as cat:
         assert len(cat.products()) == 4
-    assert (tmp_path / "crawl-config.json").exists()
+    config = tmp_path / "crawl-config.json"
+    assert config.exists() and config.stat().st_mode & 0o077 == 0  # may hold passwords
 
 
 def test_sigkill_half_way_then_resume(crawled, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ import logging
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -231,8 +232,14 @@ def prepare(config: CrawlConfig) -> Path:
     files = config.files  # a PostgreSQL catalogue without its files folder: the error first
     with Catalogue.open(config.out):
         pass  # creates or migrates it here, where errors reach the caller
-    path = files / CONFIG_NAME
-    path.write_text(config.to_json(), encoding="utf-8")
+    # Workers of one shared crawl may share the files folder: each has its own file. Only
+    # its owner may read it: a catalogue's or frontier's URL may carry a password.
+    path = files / (CONFIG_NAME if config.frontier is None
+                    else f"crawl-config-{socket.gethostname()}-{os.getpid()}.json")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file keeps its mode through O_TRUNC
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(config.to_json())
     return path
 
 
