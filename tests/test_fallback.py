@@ -242,3 +242,19 @@ def test_an_id_a_slug_embeds_and_a_classified_ads_number() -> None:
     main = main.replace("Anzeige: 278526196", "Nr. 278526196")  # unlabelled: the URL's
     p = extract_product(shop_page(main), "https://ads.example/tv/c7200a278526196/beamer")
     assert p is not None and p.sku == "278526196" and p.sources["sku"] == "url"
+
+
+@pytest.mark.parametrize("details,brand", [
+    ("<table><tr><th>Brand</th><td>Acme</td></tr><tr><th>Colour</th><td>Red</td></tr></table>",
+     "Acme"),
+    ("<ul><li><span class='bold'>Hersteller\n  \u200f\n  :\n  \u200e</span><span>Think!</span></li>"
+     "</ul>", "Think!"),                                       # a maker when no brand is shown
+    ("<dl><dt>Manufacturer</dt><dd>Acme Works</dd><dt>Marke</dt><dd>Acme</dd></dl>", "Acme"),
+    ("<p>Our brand promise: quality</p>", None),               # no label of its own
+])
+def test_labelled_brand(details: str, brand: str | None) -> None:
+    main = (f"<h1>Boots</h1><span class='price'>€59.90</span><button>Add to cart</button>"
+            f"{details}")
+    p = extract_product(shop_page(main), "https://shop.example/boots")
+    assert p is not None and p.brand == brand
+    assert brand is None or p.sources["brand"] == "fallback"

@@ -290,6 +290,8 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
     if product.availability is None and product.price is not None:
         # A price on show and no sold-out notice: the shop sells it now.
         product.availability, product.sources["availability"] = "InStock", "fallback"
+    if product.brand is None and (brand := fallback.labelled_brand(tree)):
+        product.brand, product.sources["brand"] = brand, "fallback"
     if crumbs and product.category is None:
         path = [c for c in crumbs if c != product.name and c.lower() != "home"]
         if path:

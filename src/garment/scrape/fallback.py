@@ -5,7 +5,8 @@ name from the first shown ``<h1>``, the price from the price-marked element near
 (read by price-parser; old, list and struck-through prices, unit, delivery and instalment
 prices skipped, unless the product's box shows only an old one; carousels and "related"
 strips are other products'), the product reference from "Article number / Item no. / Ref
-/ SKU ..." labels or the URL's id as the page writes it, the availability from the buy
+/ SKU ..." labels or the URL's id as the page writes it, the brand after a "Brand" (else
+"Manufacturer") label, the availability from the buy
 button or a sold-out notice in the product's own box, else a short stock note ("In
 stock", "Nicht lieferbar"), and the content images (``<img>`` in the main content first,
 never in header/nav/footer or with logo-like markup). A page counts as a product page
@@ -525,3 +526,35 @@ def dom_images(tree: Any, url: str) -> list[str]:
         if src and not _is_furniture(img, seen):
             out.append(urljoin(url, src))
     return out
+
+
+#: A label of a product's brand (group 1), or of its maker (group 2: a brand when the page
+#: names no other), alone in its element.
+BRAND_LABEL = re.compile(
+    r"^[\s\u200e\u200f]*(?:(brand|brand\s+name|marke|marque|marca|merk|märke|merkki|značka|"
+    r"znamka|marka|márka|бренд|品牌|ブランド|브랜드)|(manufacturer|hersteller|fabricant|"
+    r"fabricante|produttore|proizvajalec|výrobce|producent|gyártó|производитель))"
+    r"[\s\u200e\u200f]*[:：]?[\s\u200e\u200f]*$", re.I)
+
+
+def labelled_brand(tree: Any) -> str | None:
+    """The brand a page shows under a label in a details table or list ("Brand | Acme",
+    "Marke: Acme"; else the maker's: "Manufacturer | Acme"): the text of the element
+    after the label's. One pass over the elements' own text (labels are short)."""
+    maker = None
+    for el in tree.iter():
+        label = el.text
+        # Templates indent a label over several lines: its length bounds only the scan.
+        if not label or len(label) > 200 or not isinstance(el.tag, str) or \
+                el.tag in INVISIBLE_TAGS or not (m := BRAND_LABEL.match(label)):
+            continue
+        nxt = el.getnext()
+        if nxt is None or not isinstance(nxt.tag, str):
+            continue
+        value = visible_text(nxt).strip("\u200e\u200f :")
+        if not value or len(value) > 50 or schemaorg.PLACEHOLDER.match(value):
+            continue
+        if m.group(1):
+            return value
+        maker = maker or value
+    return maker
