@@ -22,7 +22,7 @@ import lxml.html
 from lxml import etree
 
 from garment.errors import GarmentError
-from garment.scrape import fallback, opengraph, schemaorg
+from garment.scrape import fallback, opengraph, pagewords, schemaorg
 from garment.scrape.images import MAX_RENDITION_PX, largest_first
 from garment.scrape.profile import SiteProfile, load_profile
 from garment.scrape.variants import pick_product
@@ -272,7 +272,7 @@ def extract_product(html: str | bytes, url: str, profile: SiteProfile | None = N
         # Markup's price is shown struck through or as the old price: the sale price the
         # page shows is what the buyer pays.
         product.price, product.sources["price"] = generic["price"], "fallback"
-    if product.sku is None and (plain := layers[-1][2].get("url_sku") or fallback.image_id(
+    if product.sku is None and (plain := layers[-1][2].get("url_sku") or pagewords.image_id(
             url, images or layers[-1][2].get("image_urls", []))):
         # No reference in markup or under a label: the page's URL names the product
         # by an id the page also shows, or files its pictures under.
