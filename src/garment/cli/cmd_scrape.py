@@ -229,7 +229,7 @@ def _frontier_command(url: str | None, reset: bool, as_json: bool) -> None:
                f"seen, {state['in_flight']} in flight, {state['requeued']} requeued from "
                f"stopped workers{finished}")
     typer.echo(f"rates (last minute): {state['requests_per_s']} requests/s, "
-               f"{state['products_per_s']} products/s; {state['workers_alive']} workers alive")
+               f"{state['products_per_s']} products/s; workers alive: {state['workers_alive']}")
     table = Table("worker", "alive", "in flight", "requests", "products", "requests/s")
     for w in state["workers"]:
         table.add_row(w["worker"], "yes" if w["alive"] else "no (lease expired)",
