@@ -289,6 +289,8 @@ def test_a_stopped_worker_gives_its_requests_back_and_another_finishes(
         assert not client.smembers(frontier.WORKERS_KEY)  # it left, holding nothing
         assert not list(client.scan_iter(match=frontier.PREFIX + "inflight:*"))
         assert client.zcard(frontier.QUEUE_KEY) > 0 and not client.exists(frontier.FINISHED_KEY)
+        queued = [json.loads(d) for d in client.zrange(frontier.QUEUE_KEY, 0, -1)]  # JSON
+        assert all(q["callback"] in ("parse_page", "parse_sitemap") for q in queued)
         partial = len(stored(out))
         second = start_worker(config, tmp_path / "w1.log")
         assert second.wait(timeout=100) == 0
