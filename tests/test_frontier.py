@@ -233,6 +233,11 @@ def test_two_workers_keep_one_hosts_delay_between_them(redis_url: str,
     # delay apart. Slack: a worker's reactor busy parsing a page may send a claimed request
     # a little late; without the shared slot two workers' requests come ~delay / 2 apart.
     assert min(popped) > 0, popped
+    # Each URL once across the two workers: only robots.txt (each worker reads it) and the
+    # shop's own retries (a 503, then a 200; a 500 three times) come more than once.
+    asked = collections.Counter(path for _, path in hits)
+    assert {p: n for p, n in asked.items() if n > 1} == {"/robots.txt": 2, "/p/5": 2,
+                                                        "/p/7": 3}
     assert sorted(gaps)[len(gaps) // 10] >= delay * 0.9, sorted(gaps)
     assert min(gaps) >= delay * 0.6, [(round(g, 3), hits[i:i + 2]) for i, g in enumerate(gaps)
                                       if g < delay * 0.6]
