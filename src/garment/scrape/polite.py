@@ -3,6 +3,9 @@
 - ``PoliteThrottle``: AutoThrottle that never goes below robots.txt's Crawl-delay.
 - ``RetryAfterMiddleware``: Scrapy's retries, plus a pause of the whole host for
   ``Retry-After`` on 429/503 and an exponential backoff otherwise.
+- ``RobotsTxtMiddleware``: Scrapy's, with every request that waits for a host's
+  robots.txt given the parsed file (Scrapy hands it to the first waiter only: the others
+  got None, "no robots.txt", and went out unchecked).
 - ``ScopeMiddleware``: drops page requests off the shop's site (redirects included),
   beyond ``--max-pages`` or once ``--max-products`` is reached, so the crawl winds down
   without fetching them. (Scrapy's OffsiteMiddleware would also block the robots.txt
@@ -18,16 +21,39 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from scrapy import Request, Spider, signals
+from scrapy.downloadermiddlewares import robotstxt
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.extensions.throttle import AutoThrottle
 from scrapy.http import Response
 from scrapy.utils.asyncio import call_later
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
+
+
+class RobotsTxtMiddleware(robotstxt.RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware; each request waiting for a host's robots.txt gets
+    its own Deferred off the shared one, which passes the parser on down its chain."""
+
+    async def robot_parser(self, request: Request) -> Any:
+        netloc = urlparse_cached(request).netloc
+        pending = self._parsers.get(netloc)
+        if isinstance(pending, Deferred):
+            waiter: Deferred[Any] = Deferred()
+
+            def hand_on(result: Any) -> Any:
+                waiter.callback(result)
+                return result  # for the next waiter
+
+            pending.addBoth(hand_on)
+            return await maybe_deferred_to_future(waiter)
+        return await super().robot_parser(request)
 
 
 class OutOfScope(IgnoreRequest):

@@ -108,6 +108,8 @@ def settings_for(config: CrawlConfig) -> dict[str, Any]:
         "LOGSTATS_INTERVAL": 60.0,
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            f"{pkg}.polite.RobotsTxtMiddleware": 100,  # Scrapy's place
             f"{pkg}.polite.RetryAfterMiddleware": 550,
             f"{pkg}.netguard.NetGuardMiddleware": 50,  # before robots.txt is asked for
             f"{pkg}.polite.ScopeMiddleware": 120,  # after robots.txt (100)
