@@ -160,16 +160,24 @@ def test_three_workers_one_killed_store_every_product_once(
                          timeout=10.0, frontier=redis_url)
     try:
         workers = [start_worker(config, tmp_path / f"w{i}.log") for i in range(3)]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(stored(out)) < 8:
-            time.sleep(0.1)
         client = frontier.connect(redis_url)
-        held = {w.decode(): client.hlen(frontier.inflight_key(w.decode()))
-                for w in client.smembers(frontier.WORKERS_KEY)}
-        os.kill(workers[0].pid, signal.SIGKILL)
-        assert workers[0].wait(timeout=10) == -signal.SIGKILL
-        for w in workers[1:]:
-            assert w.wait(timeout=120) == 0, (tmp_path / "w1.log").read_text()[-2000:]
+        deadline = time.monotonic() + 60
+        victim = None
+        while time.monotonic() < deadline and victim is None:
+            time.sleep(0.05)
+            if len(stored(out)) < 8:
+                continue
+            # Killed while it holds requests in flight (worker ids are host-pid-random).
+            held = {w.decode(): client.hlen(frontier.inflight_key(w.decode()))
+                    for w in client.smembers(frontier.WORKERS_KEY)}
+            pids = {int(w.split("-")[-2]): n for w, n in held.items() if n}
+            victim = next((w for w in workers if w.pid in pids), None)
+        assert victim is not None, "no worker held a request in flight"
+        os.kill(victim.pid, signal.SIGKILL)
+        assert victim.wait(timeout=10) == -signal.SIGKILL
+        for i, w in enumerate(workers):
+            if w is not victim:
+                assert w.wait(timeout=120) == 0, (tmp_path / f"w{i}.log").read_text()[-2000:]
         requeued = int(client.get(frontier.REQUEUED_KEY) or 0)
         assert requeued > 0  # the killed worker died holding requests: the others took them
         assert client.get(frontier.FINISHED_KEY) is not None
