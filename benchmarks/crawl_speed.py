@@ -73,11 +73,13 @@ def sequential_crawl(start: str, seconds: float, ua: str) -> dict[str, float]:
             "pages_per_s": round(pages / elapsed, 2), "images_per_s": round(images / elapsed, 2)}
 
 
-def garment_crawl(start: str, out: Path, concurrency: int, render: str = "auto") -> dict[str, float]:
+def garment_crawl(start: str, out: Path, concurrency: int, render: str = "auto",
+                  readers: int | None = None) -> dict[str, float]:
     t0 = time.monotonic()  # wall time, the child process's start-up included
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own0 = resource.getrusage(resource.RUSAGE_SELF)
-    stats = crawl(CrawlConfig([start], out=out, delay=0.0, concurrency=concurrency, render=render))
+    stats = crawl(CrawlConfig([start], out=out, delay=0.0, concurrency=concurrency, render=render,
+                              readers=readers))
     elapsed = time.monotonic() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -86,6 +88,7 @@ def garment_crawl(start: str, out: Path, concurrency: int, render: str = "auto")
     # The crawler's own CPU time (its process and threads): what it costs whatever else
     # runs on the machine, so it compares across runs where wall time does not.
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    cpu += stats.reader_cpu_s  # its page-reading processes, which it does not wait for
     ok = stats.images.get("ok", 0)
     return {"pages": stats.pages, "products": stats.products, "images": ok,
             "seconds": round(elapsed, 2), "pages_per_s": round(stats.pages / elapsed, 2),
@@ -102,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-seconds", type=float, default=BASELINE_SECONDS)
     ap.add_argument("--render", choices=("auto", "never", "always"), default="auto",
                     help="garment's --render (auto: the default, a browser only where needed)")
+    ap.add_argument("--readers", type=int, default=None,
+                    help="garment's --readers (default: one per other core, up to 3)")
     ap.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = ap.parse_args(argv)
 
@@ -116,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         n = shop.prerender()
         print(f"shop: {len(shop.products)} products at {shop.url}, +{args.latency_ms:g} ms "
               f"per response ({n} packshots rendered in advance, {time.monotonic() - t0:.1f} s)", flush=True)
-        g = garment_crawl(shop.url, Path(tmp) / "catalogue", args.concurrency, args.render)
+        g = garment_crawl(shop.url, Path(tmp) / "catalogue", args.concurrency, args.render,
+                          args.readers)
         print(f"garment    (--delay 0 --concurrency {args.concurrency}): {g['pages']} pages, "
               f"{g['images']} images in {g['seconds']} s: {g['pages_per_s']} pages/s, "
               f"{g['images_per_s']} images/s; crawler CPU {g['crawler_cpu_s']} s "

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from garment.convert import ConversionError, packshot_score
 from garment.scrape.extract import parse_html
 from garment.scrape.images import img_hints, picture_key, rank_pictures
-from garment.scrape.spider import page_pictures
+from garment.scrape.reader import page_pictures
 
 
 def packshot(size: tuple[int, int] = (300, 400)) -> Image.Image:

@@ -53,6 +53,10 @@ def scrape_cmd(
                                "Crawl-delay raises it).")] = 1.0,
     concurrency: Annotated[int, typer.Option(
         "--concurrency", min=1, max=64, help="Simultaneous requests per host.")] = 2,
+    readers: Annotated[int | None, typer.Option(
+        "--readers", min=0, max=64, show_default=False,
+        help="Processes that read pages (parse, extract, rank pictures) beside the "
+             "crawler's own; 0 reads them in it. Default: one per other core, up to 3.")] = None,
     user_agent: Annotated[str | None, typer.Option(
         "--user-agent", help="User-Agent header (default: garment/VERSION (+project URL)).",
         show_default=False)] = None,
@@ -126,6 +130,7 @@ def scrape_cmd(
     config.min_image_px = min_image_px
     config.max_image_px = max_image_px
     config.render = render
+    config.readers = readers
     config.feeds = list(feed or [])
     config.frontier = frontier
     if user_agent:
@@ -178,6 +183,9 @@ def _print_stats(stats: dict[str, Any], config: Any) -> None:
         table.add_row(f"errors {reason}", str(n))
     if stats.get("crawler_peak_mb"):
         table.add_row("crawler peak memory", f"{stats['crawler_peak_mb']:.0f} MB")
+    if stats.get("readers"):
+        table.add_row("page readers", f"{stats['readers']} processes, peak "
+                      f"{stats['reader_peak_mb']:.0f} MB each at most")
     Console().print(table)
     from garment.store import DB_NAME, describe, is_url
 

@@ -96,6 +96,9 @@ class CrawlConfig:
     #                                         look script-built; "never"; "always"
     feeds: list[str] = field(default_factory=list)  # product feeds (Google Merchant XML
     #                                         or TSV) read for products and their images
+    readers: int | None = None              # processes that read pages (parse, extract,
+    #                                         rank pictures) beside the crawler's own: None
+    #                                         one per other core, up to 3; 0 reads in it
     frontier: str | None = None             # redis://HOST:PORT/DB: a shared frontier that
     #                                         any number of crawler processes work on together
 
@@ -137,6 +140,9 @@ class CrawlConfig:
             from garment.scrape.frontier import check_url
 
             check_url(self.frontier)
+        if self.readers is not None and not 0 <= self.readers <= 64:
+            raise GarmentError(f"readers {self.readers}: allowed 0 (read pages in the crawler's "
+                               "process) to 64")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise GarmentError(f"log level {self.log_level!r}: allowed DEBUG, INFO, "
                                "WARNING, ERROR")
@@ -196,6 +202,9 @@ class CrawlStats:
     finish_reason: str = ""
     problem: str = ""                       # why nothing was stored (one line), else ""
     crawler_peak_mb: float = 0.0            # the crawler process's peak memory (RSS, VmHWM), MB
+    readers: int = 0                        # processes that read its pages beside it
+    reader_cpu_s: float = 0.0               # their processor time, seconds
+    reader_peak_mb: float = 0.0             # the largest one's peak memory, MB
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CrawlStats:

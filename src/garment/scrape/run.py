@@ -154,6 +154,9 @@ def collect_stats(run_id: int, spider: Any, scrapy_stats: dict[str, Any],
         skipped=spider.links.summary(),
         elapsed_s=round(elapsed, 2),
         finish_reason=str(scrapy_stats.get("finish_reason", "")))
+    cpu, peak = spider.reader.cost()
+    stats.readers, stats.reader_cpu_s, stats.reader_peak_mb = (
+        len(spider.reader.usage), round(cpu, 2), round(peak, 1))
     if stats.finish_reason not in ("shutdown", ""):  # an interrupted crawl is not judged
         hosts = ", ".join(sorted(spider.sites)) or "the shop"
         stats.problem = diagnose(stats, hosts, resumed=len(spider.done))

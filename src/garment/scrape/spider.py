@@ -8,14 +8,13 @@ limits (``limits.LinkFilter``: page budget, trap rules) before it becomes a requ
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import IgnoreRequest
@@ -28,18 +27,12 @@ from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed
 
 from garment.scrape import CrawlConfig, feeds
-from garment.scrape.extract import (
-    JUNK_IMAGE,
-    extract_product,
-    page_links,
-    pagination_urls,
-    parse_html,
-)
-from garment.scrape.images import Picture, forbids_ai, img_hints, picture_key, rank_pictures
+from garment.scrape.images import Picture, forbids_ai, rank_pictures
 from garment.scrape.limits import Limits, LinkFilter, page_origin, scope_origins
 from garment.scrape.polite import OutOfScope
 from garment.scrape.profile import SiteProfile, load_profile
-from garment.scrape.render import needs_render, render_available, request_meta
+from garment.scrape.reader import PageReader, Reading, ReadOptions, clean_url
+from garment.scrape.render import render_available, request_meta
 from garment.store import Catalogue, site_of
 
 logger = logging.getLogger(__name__)
@@ -51,8 +44,6 @@ DEFAULT_DENY = (r"/(cart|basket|checkout|account|login|logout|register|signin|wi
 FEED_PAGES = 10
 #: Pages whose photos an image sitemap may name (bounded memory).
 MAX_SITEMAP_IMAGES = 200_000
-#: Query parameters that only track the visitor.
-TRACKING = re.compile(r"^(utm_\w+|gclid|fbclid|mc_\w+|ref|_ga)$", re.I)
 
 
 @dataclass
@@ -74,15 +65,6 @@ class Counters:
     rendered: int = 0                       # pages asked of the browser
     images: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def clean_url(url: str) -> str:
-    """Drop the fragment and tracking parameters, so one page has one URL."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if not TRACKING.match(k)]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), ""))
 
 
 def failure_reason(failure: Failure) -> tuple[str, int | None]:
@@ -109,28 +91,6 @@ def failure_reason(failure: Failure) -> tuple[str, int | None]:
                                                    "DownloadFailedError"):
         return "response_failed", None
     return name, None
-
-
-def page_pictures(product: dict[str, Any], tree: Any, page: str, url: str,
-                  max_px: int, extra: list[dict[str, Any]] | None = None) -> list[Picture]:
-    """A product's candidate packshots ranked by markup evidence: extraction's
-    ``image_candidates`` when it gives them (else ``image_urls``, in order), the page's
-    og:image, the page's other renditions of each picture, how its <img> shows each."""
-    source = (product.get("sources") or {}).get("image_urls", "markup")
-    og = [urljoin(url, v.strip()) for v in tree.xpath(
-        "//meta[@property='og:image' or @property='og:image:url' or "
-        "@property='og:image:secure_url' or @name='og:image']/@content")]
-    og = [u for u in og if u.startswith("http") and not JUNK_IMAGE.search(u)]
-    candidates = [c for c in product.get("image_candidates") or []
-                  if isinstance(c, dict) and str(c.get("url") or "").startswith("http")
-                  and not JUNK_IMAGE.search(str(c["url"])) and c.get("source") != "og"]
-    if not candidates:
-        candidates = [{"url": u, "source": source} for u in product.get("image_urls") or []]
-    # The page's og:image, resolved as a browser would (a host name without a scheme is
-    # a relative path: such an og:image fails, and the next picture is tried).
-    candidates += [{"url": u, "source": "og"} for u in og] + list(extra or [])
-    hints = img_hints(tree, url, product.get("name"), {picture_key(c["url"]) for c in candidates})
-    return rank_pictures(candidates, og, page, url, max_px, hints)
 
 
 class ShopSpider(Spider):
@@ -165,6 +125,11 @@ class ShopSpider(Spider):
         # no browser handler; prepare() refused "always" already).
         self.render = config.render if render_available() is None else "never"
         self.sitemap_images: dict[str, list[str]] = {}  # page URL -> photos (image sitemaps)
+        # Pages are read (parsed, extracted, pictures ranked) in worker processes.
+        self.reader = PageReader(ReadOptions(
+            profile=self.profile, deny=tuple(self.deny), render=self.render,
+            max_links=self.links.limits.max_links_per_page,
+            max_image_px=config.max_image_px), config.readers)
         self.shopify_checked: set[Any] = set()          # origins looked at for Shopify
 
     @classmethod
@@ -172,6 +137,7 @@ class ShopSpider(Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.links.limits.max_url_length = crawler.settings.getint("URLLENGTH_LIMIT", 2083)
         crawler.signals.connect(spider._robots_parsed, signal=signals.robots_parsed)
+        crawler.signals.connect(spider.reader.close, signal=signals.spider_closed)
         return spider
 
     # -- requests ---------------------------------------------------------------------
@@ -243,7 +209,7 @@ class ShopSpider(Spider):
             if self.on_site(url):
                 yield self._sitemap(url)
 
-    def parse_sitemap(self, response: Response) -> Iterator[Request]:
+    async def parse_sitemap(self, response: Response) -> AsyncIterator[Any]:
         body = response.body
         if body[:2] == b"\x1f\x8b":
             try:
@@ -252,7 +218,8 @@ class ShopSpider(Spider):
                 return
         if b"<urlset" not in body[:2000] and b"<sitemapindex" not in body[:2000]:
             if isinstance(response, HtmlResponse):
-                yield from self.parse_page(response)  # a start URL that was a page
+                async for item in self.parse_page(response):  # a start URL that was a page
+                    yield item
             return
         sitemap = Sitemap(body)
         if sitemap.type == "urlset" and len(self.sitemap_images) < MAX_SITEMAP_IMAGES:
@@ -269,7 +236,7 @@ class ShopSpider(Spider):
                 self.queued.add(url)
                 yield self._page(url)
 
-    def parse_page(self, response: Response) -> Iterator[Any]:
+    async def parse_page(self, response: Response) -> AsyncIterator[Any]:
         if self.stopping and self.config.frontier:
             # This worker's product budget is spent: the page goes back to the shared
             # frontier for another worker (shared.FrontierScheduler) instead of being dropped.
@@ -278,32 +245,35 @@ class ShopSpider(Spider):
         if not isinstance(response, TextResponse):
             return
         if not isinstance(response, HtmlResponse) and b"<urlset" in response.body[:2000]:
-            yield from self.parse_sitemap(response)
+            async for request in self.parse_sitemap(response):
+                yield request
             return
         self.counters.pages += 1
-        tree = parse_html(response.text)
-        product = extract_product(response.text, response.url, self.profile, tree=tree)
-        if self.render == "auto" and not response.meta.get("rendered") and (
-                why := needs_render(tree, product is not None, self.render)):
-            yield self._rendered(response, why)
+        extra = [{"url": u, "source": "sitemap"} for u in
+                 self.sitemap_images.get(clean_url(response.url), [])]
+        reading = await self.reader.read(response.text, response.url,
+                                         bool(response.meta.get("rendered")), extra)
+        if reading.render:
+            yield self._rendered(response, reading.render)
             return
+        product = reading.product
         if product is not None and not self.stopping:
-            keys = {clean_url(response.url), clean_url(product.canonical_url)}
+            keys = {clean_url(response.url), product["canonical_url"]}
             if not keys & self.seen_products:
                 self.seen_products.update(keys)
-                product.canonical_url = clean_url(product.canonical_url)
                 tags = [v.decode("latin-1") for v in response.headers.getlist("X-Robots-Tag")]
-                data = product.as_dict()
-                yield ProductItem(product=data, noai=product.noai or forbids_ai(tags),
-                                  pictures=self.pictures(data, tree, response))
+                yield ProductItem(product=product, noai=reading.noai or forbids_ai(tags),
+                                  pictures=reading.pictures)
                 self.emitted += 1
                 limit = self.config.max_products
                 if limit is not None and self.emitted >= limit:
                     self.stopping = True
         if self.stopping and not self.config.frontier:  # a frontier's links are for all
             return
-        yield from self._shopify(response)
-        yield from self._follow(response, tree, is_product=product is not None)
+        for request in self._shopify(response):
+            yield request
+        for request in self._follow(response, reading, is_product=product is not None):
+            yield request
 
     # -- feeds ------------------------------------------------------------------------
     def _shopify(self, response: TextResponse) -> Iterator[Request]:
@@ -354,35 +324,15 @@ class ShopSpider(Spider):
         if self.config.max_products is not None and self.emitted >= self.config.max_products:
             self.stopping = True
 
-    def pictures(self, product: dict[str, Any], tree: Any, response: TextResponse
-                 ) -> list[Picture]:
-        """The product's candidate packshots (``page_pictures``), with the photos the
-        shop's image sitemap lists for the page."""
-        extra = [{"url": u, "source": "sitemap"} for u in
-                 self.sitemap_images.get(clean_url(response.url), [])]
-        return page_pictures(product, tree, response.text, response.url,
-                             self.config.max_image_px, extra)
-
-    def _follow(self, response: Response, tree: Any, is_product: bool) -> Iterator[Request]:
+    def _follow(self, response: Response, reading: Reading, is_product: bool
+                ) -> Iterator[Request]:
         """Requests for the page's fresh links that the crawl limits admit."""
-        cap = self.links.limits.max_links_per_page
-        anchors = tree.xpath("//a[@href]|//area[@href]") if cap else []
-        if len(anchors) > cap:
-            # Links past the cap are dropped from the tree before they are resolved: a
-            # page with 100,000 links costs a parse, not 100,000 URLs.
-            for el in anchors[cap:]:
-                del el.attrib["href"]
-            self.links.skip_links(response.url, len(anchors) - cap)
-        pages: set[str] = set()
-        if not is_product:  # a listing, perhaps: its pager links go first
-            pages = {clean_url(u) for u in pagination_urls(
-                tree, response.url, self.profile.pagination if self.profile else None)}
-        fresh: dict[str, None] = {}
-        for link in page_links(tree, response.url, self.deny):
-            url = clean_url(link)
-            if url not in self.queued and url not in self.done and self.on_site(url):
-                fresh[url] = None
-        taken = list(fresh)
+        if reading.over_cap:
+            self.links.skip_links(response.url, reading.over_cap)
+        pages = reading.pager
+        fresh = [url for url in reading.links
+                 if url not in self.queued and url not in self.done and self.on_site(url)]
+        taken = fresh
         depth = response.meta.get("depth", 0) + 1
         # Hops through pages without a product since the last product page.
         barren = 0 if is_product else response.meta.get("barren", 0) + 1
