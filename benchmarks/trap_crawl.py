@@ -90,7 +90,10 @@ def run_crawl(config: CrawlConfig, cap: float) -> dict[str, Any]:
     return {"ended_by_itself": ended, "seconds": round(stopped or elapsed, 1),
             "exit_seconds": round(elapsed, 1),
             "pages": stats.get("pages", last.get("pages", 0)), "products": products,
-            "crawler_peak_mb": round(rusage / MB, 1), "skipped": stats.get("skipped", {})}
+            "crawler_peak_mb": round(rusage / MB, 1),
+            # its page readers (worker processes): each one's peak, added up
+            "readers_peak_mb": round(stats.get("readers", 0) * stats.get("reader_peak_mb", 0.0), 1),
+            "skipped": stats.get("skipped", {})}
 
 
 def _alive(pid: int) -> bool:
@@ -129,14 +132,16 @@ def main(argv: list[str] | None = None) -> int:
             how = "ended by itself" if r["ended_by_itself"] else f"stopped at the {cap:g} s cap"
             print(f"{name:9}: {how} after {r['seconds']} s: {r['pages']:,} pages, "
                   f"{r['products']}/{shop.n_products} products, crawler peak "
-                  f"{r['crawler_peak_mb']:.0f} MB", flush=True)
+                  f"{r['crawler_peak_mb']:.0f} MB + page readers {r['readers_peak_mb']:.0f} MB",
+                  flush=True)
             for reason, sections in r["skipped"].items():
                 top = ", ".join(f"{s} {n:,}" for s, n in list(sections.items())[:3])
                 print(f"           skipped ({reason}): {sum(sections.values()):,} URLs ({top})")
         parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / MB
     on, off = results["limits"], results["no limits"]
     print(f"this process (caller + shop server) peak: {parent:.0f} MB; whole crawl with "
-          f"limits at most {on['crawler_peak_mb'] + parent:.0f} MB (target < 600 MB)")
+          f"limits at most {on['crawler_peak_mb'] + on['readers_peak_mb'] + parent:.0f} MB "
+          "(target < 600 MB)")
     rate_on = on["pages"] / max(on["seconds"], 1e-9)
     rate_off = off["pages"] / max(off["seconds"], 1e-9)
     print(f"baseline ratio: without limits {off['pages']:,} pages in {off['seconds']} s "

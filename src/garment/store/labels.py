@@ -4,32 +4,20 @@ labels (append-only events, undo), text labels, fused labels and catalogue-wide 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from garment.errors import GarmentError
+from garment.store.backend import BackendOps
 from garment.store.schema import now as _now
 
 
-class LabelStore:
+class LabelStore(BackendOps):
     """The label half of ``Catalogue`` (a mixin: the backend gives ``_q``, ``_many``, ``_tx``
     and ``_replace``)."""
 
     folder: Path
-
-    def _q(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        raise NotImplementedError
-
-    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        raise NotImplementedError
-
-    def _tx(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _replace(self, table: str, cols: Sequence[str], keys: Sequence[str]) -> str:
-        raise NotImplementedError
 
     def models(self) -> list[str]:
         raise NotImplementedError

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from garment.store.backend import BackendOps
 from garment.store.schema import now as _now
 
 CLAIM_TTL_S = 600.0  # a classify process's claim on images lasts this long
@@ -45,25 +45,13 @@ class Prediction:
     score: float | None = None  # the in-scope score
 
 
-class PredictionStore:
+class PredictionStore(BackendOps):
     """The prediction half of ``Catalogue`` (a mixin: the backend gives ``_q``, ``_many``,
     ``_tx``, ``_replace`` and its dialect's ``_WRITE_ORDER``, ``_CLOCK``, ``_SKIP_LOCKED``)."""
 
     _WRITE_ORDER: str
     _CLOCK: str
     _SKIP_LOCKED: str
-
-    def _q(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        raise NotImplementedError
-
-    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        raise NotImplementedError
-
-    def _tx(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _replace(self, table: str, cols: Sequence[str], keys: Sequence[str]) -> str:
-        raise NotImplementedError
 
     def _image_row(self, r: Any) -> ImageRow:
         raise NotImplementedError
