@@ -73,3 +73,28 @@ def test_no_workers_reads_in_this_process() -> None:
     reader = PageReader(options(), workers=0)
     reading = asyncio.run(reader.read(PRODUCT, "http://shop.test/p/42"))
     assert reader.pool is None and reading.product is not None and not reader.usage
+
+
+@pytest.mark.timeout(120)
+def test_packshot_checked_and_scored_in_a_worker_as_here(tmp_path: object) -> None:
+    import io
+
+    from PIL import Image
+
+    from garment.scrape.images import check_and_score
+
+    picture = Image.new("RGB", (120, 160), "white")
+    picture.paste((20, 40, 160), (30, 30, 90, 130))  # one dark product on white
+    out = io.BytesIO()
+    picture.save(out, "JPEG")
+    body = out.getvalue()
+    here = check_and_score(body, 28, 4000, 100)
+    assert here[0].status == "ok" and here[1] is not None
+    for workers in (1, 0):
+        reader = PageReader(options(), workers=workers)
+        try:
+            got = asyncio.run(reader.call(check_and_score, body, 28, 4000, 100))
+            assert got[0] == here[0] and got[1] == here[1]
+            assert bool(reader.usage) == (workers > 0)
+        finally:
+            reader.close()

@@ -331,6 +331,25 @@ def largest_first(urls: list[str], max_px: int = MAX_RENDITION_PX) -> list[str]:
     return [u for group in groups.values() for _, _, u in sorted(group)]
 
 
+#: A downloaded picture's content score (``packshot_score``) and why, when it was checked.
+Scored = tuple[float, list[str]] | None
+
+
+def check_and_score(body: bytes, min_px: int, max_px: int, min_bytes: int
+                    ) -> tuple[ImageCheck, Scored]:
+    """``check_image``, and the content score of an image that passes it (0 when the
+    conversion cannot read it)."""
+    from garment.convert import ConversionError, packshot_score
+
+    check = check_image(body, min_px, max_px, min_bytes)
+    if check.status != "ok":
+        return check, None
+    try:
+        return check, packshot_score(body)
+    except ConversionError as exc:
+        return check, (0.0, [f"unreadable: {exc.reason}"])
+
+
 def check_image(body: bytes, min_px: int = MIN_IMAGE_PX, max_px: int = 10_000,
                 min_bytes: int = 100, max_pixels: int | None = None) -> ImageCheck:
     """Judge ``body`` as a packshot from its header, decoding only small images.

@@ -28,7 +28,8 @@ from garment.scrape.images import (
     TRY_NEXT,
     ImageCheck,
     Picture,
-    check_image,
+    Scored,
+    check_and_score,
     forbids_ai,
     rank_pictures,
     save_image,
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: A downloaded picture's content score (``packshot_score``) and why, when it was checked.
-Scored = tuple[float, list[str]] | None
 
 #: Pictures of a product downloaded and judged by their content, at most; renditions of
 #: one picture tried (largest first) before the next picture.
@@ -188,10 +187,11 @@ class PackshotPipeline:
             self._record(url, f"http_{response.status}", response.status, row["error"])
             return row, b"", None, None
         body = response.body
-        # One trip to a worker thread for both: each trip costs the reactor a wake-up.
-        check, scored = await maybe_deferred_to_future(deferToThread(
-            _check_and_score, body, config.min_image_px, config.max_image_px,
-            config.min_image_bytes))
+        # Both in one trip to a page reader (a process beside the crawler's: decoding and
+        # scoring hold no core of the crawler's), or a worker thread without one.
+        check, scored = await self.spider.reader.call(
+            check_and_score, body, config.min_image_px, config.max_image_px,
+            config.min_image_bytes)
         row.update(status=check.status, error=check.error, width=check.width,
                    height=check.height, format=check.format, sha256=check.sha256,
                    bytes=check.bytes)
@@ -203,23 +203,6 @@ class PackshotPipeline:
         self.spider.counters.errors[f"image_{reason}"] += 1
         self.spider.catalogue.record_error(self.spider.run_id, url, "image", reason, status,
                                            detail)
-
-
-def _check_and_score(body: bytes, min_px: int, max_px: int, min_bytes: int
-                     ) -> tuple[ImageCheck, Scored]:
-    """``check_image``, and the content score of an image that passes it."""
-    check = check_image(body, min_px, max_px, min_bytes)
-    return check, _content(body) if check.status == "ok" else None
-
-
-def _content(body: bytes) -> tuple[float, list[str]]:
-    """The packshot score of downloaded bytes; 0 when the conversion cannot read them."""
-    from garment.convert import ConversionError, packshot_score
-
-    try:
-        return packshot_score(body)
-    except ConversionError as exc:
-        return 0.0, [f"unreadable: {exc.reason}"]
 
 
 class StorePipeline:

@@ -18,10 +18,11 @@ import re
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from garment.scrape.extract import (
@@ -36,6 +37,8 @@ from garment.scrape.profile import SiteProfile
 from garment.scrape.render import needs_render
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Query parameters that only track the visitor.
 TRACKING = re.compile(r"^(utm_\w+|gclid|fbclid|mc_\w+|ref|_ga)$", re.I)
@@ -147,13 +150,21 @@ def _start_worker(options: ReadOptions) -> None:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
+def _usage() -> tuple[int, float, float]:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return os.getpid(), use.ru_utime + use.ru_stime, use.ru_maxrss / 1024
+
+
 def _read_in_worker(text: str, url: str, rendered: bool,
                     extra: list[dict[str, Any]] | None) -> Reading:
     assert _options is not None
     reading = read_page(text, url, _options, rendered, extra)
-    use = resource.getrusage(resource.RUSAGE_SELF)
-    reading.worker = (os.getpid(), use.ru_utime + use.ru_stime, use.ru_maxrss / 1024)
+    reading.worker = _usage()
     return reading
+
+
+def _call_in_worker(fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[T, tuple[int, float, float]]:
+    return fn(*args), _usage()
 
 
 def default_workers() -> int:
@@ -163,7 +174,8 @@ def default_workers() -> int:
 
 
 class PageReader:
-    """Reads pages in ``workers`` processes (0: in this process)."""
+    """Reads pages, and checks and scores downloaded packshots, in ``workers`` processes
+    (0: in this process)."""
 
     def __init__(self, options: ReadOptions, workers: int | None = None):
         self.options = options
@@ -174,7 +186,7 @@ class PageReader:
             try:
                 # A fresh process per worker, not a fork of this one (it runs threads).
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["garment.scrape.reader"])
+                context.set_forkserver_preload(["garment.scrape.reader", "garment.convert"])
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                                 initializer=_start_worker,
                                                 initargs=(options,))
@@ -199,6 +211,22 @@ class PageReader:
                                    "crawler's process from now on", exc)
                     self.close()
         return read_page(text, url, self.options, rendered, extra)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker process (a module-level function and picklable
+        arguments), or in a thread of this process without one."""
+        if self.pool is not None:
+            try:
+                future = self.pool.submit(_call_in_worker, fn, args)
+                result, (pid, cpu, peak) = await asyncio.wrap_future(future)
+                self.usage[pid] = (cpu, peak)
+                return result
+            except (BrokenProcessPool, RuntimeError) as exc:
+                if self.pool is not None:
+                    logger.warning("page reader process lost (%s): working in the crawler's "
+                                   "process from now on", exc)
+                    self.close()
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
 
     def cost(self) -> tuple[float, float]:
         """(processor seconds, the largest peak memory in MB) of the worker processes."""
