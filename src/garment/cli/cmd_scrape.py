@@ -55,8 +55,9 @@ def scrape_cmd(
         "--concurrency", min=1, max=64, help="Simultaneous requests per host.")] = 2,
     readers: Annotated[int | None, typer.Option(
         "--readers", min=0, max=64, show_default=False,
-        help="Processes that read pages (parse, extract, rank pictures) beside the "
-             "crawler's own; 0 reads them in it. Default: one per other core, up to 3.")] = None,
+        help="Processes that read pages (parse, extract, rank pictures) and check "
+             "packshots beside the crawler's own; 0: all in it. Default: one per other "
+             "core, up to 3.")] = None,
     user_agent: Annotated[str | None, typer.Option(
         "--user-agent", help="User-Agent header (default: garment/VERSION (+project URL)).",
         show_default=False)] = None,
