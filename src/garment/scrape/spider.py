@@ -253,6 +253,11 @@ class ShopSpider(Spider):
                  self.sitemap_images.get(clean_url(response.url), [])]
         reading = await self.reader.read(response.text, response.url,
                                          bool(response.meta.get("rendered")), extra)
+        if self.stopping and self.config.frontier:
+            # The product budget was spent while this page was being read: the page goes
+            # back to the frontier for another worker, as one that arrives after it does.
+            response.meta["frontier_give_back"] = True
+            return
         if reading.render:
             yield self._rendered(response, reading.render)
             return
