@@ -100,8 +100,6 @@ class Reading:
     links: list[str] = field(default_factory=list)   # cleaned, in page order, unique
     pager: set[str] = field(default_factory=set)     # the pagination links among them
     over_cap: int = 0                       # links past ``max_links``, not read
-    #: the worker process that read it: (pid, its processor seconds so far, peak MB)
-    worker: tuple[int, float, float] | None = None
 
 
 def read_page(text: str, url: str, options: ReadOptions, rendered: bool = False,
@@ -157,10 +155,9 @@ def _usage() -> tuple[int, float, float]:
 
 def _read_in_worker(text: str, url: str, rendered: bool,
                     extra: list[dict[str, Any]] | None) -> Reading:
+    """``read_page`` with the options the worker was started with."""
     assert _options is not None
-    reading = read_page(text, url, _options, rendered, extra)
-    reading.worker = _usage()
-    return reading
+    return read_page(text, url, _options, rendered, extra)
 
 
 def _call_in_worker(fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[T, tuple[int, float, float]]:
@@ -197,36 +194,33 @@ class PageReader:
     async def read(self, text: str, url: str, rendered: bool = False,
                    extra: list[dict[str, Any]] | None = None) -> Reading:
         """The page read by a worker (or here, without one)."""
-        if self.pool is not None:
-            try:
-                future = self.pool.submit(_read_in_worker, text, url, rendered, extra)
-                reading: Reading = await asyncio.wrap_future(future)
-                if reading.worker is not None:
-                    pid, cpu, peak = reading.worker
-                    self.usage[pid] = (cpu, peak)
-                return reading
-            except (BrokenProcessPool, RuntimeError) as exc:
-                if self.pool is not None:  # the first to notice says so, once
-                    logger.warning("page reader process lost (%s): reading pages in the "
-                                   "crawler's process from now on", exc)
-                    self.close()
-        return read_page(text, url, self.options, rendered, extra)
+        done, reading = await self._in_worker(_read_in_worker, (text, url, rendered, extra))
+        return reading if done else read_page(text, url, self.options, rendered, extra)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker process (a module-level function and picklable
         arguments), or in a thread of this process without one."""
-        if self.pool is not None:
-            try:
-                future = self.pool.submit(_call_in_worker, fn, args)
-                result, (pid, cpu, peak) = await asyncio.wrap_future(future)
-                self.usage[pid] = (cpu, peak)
-                return result
-            except (BrokenProcessPool, RuntimeError) as exc:
-                if self.pool is not None:
-                    logger.warning("page reader process lost (%s): working in the crawler's "
-                                   "process from now on", exc)
-                    self.close()
+        done, result = await self._in_worker(fn, args)
+        if done:
+            return result  # type: ignore[no-any-return]
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+
+    async def _in_worker(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+        """(True, ``fn(*args)``) from a worker, noting its cost; (False, None) when there is
+        no worker (any more: a lost one ends them all, said once)."""
+        if self.pool is None:
+            return False, None
+        try:
+            future = self.pool.submit(_call_in_worker, fn, args)
+            result, (pid, cpu, peak) = await asyncio.wrap_future(future)
+        except (BrokenProcessPool, RuntimeError) as exc:
+            if self.pool is not None:  # the first to notice says so
+                logger.warning("page reader process lost (%s): working in the crawler's "
+                               "process from now on", exc)
+                self.close()
+            return False, None
+        self.usage[pid] = (cpu, peak)
+        return True, result
 
     def cost(self) -> tuple[float, float]:
         """(processor seconds, the largest peak memory in MB) of the worker processes."""

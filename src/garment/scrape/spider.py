@@ -236,11 +236,17 @@ class ShopSpider(Spider):
                 self.queued.add(url)
                 yield self._page(url)
 
-    async def parse_page(self, response: Response) -> AsyncIterator[Any]:
+    def _give_back(self, response: Response) -> bool:
+        """Whether the page goes back to the shared frontier for another worker (this
+        worker's product budget is spent; shared.FrontierScheduler requeues it) instead of
+        being read here and its product dropped."""
         if self.stopping and self.config.frontier:
-            # This worker's product budget is spent: the page goes back to the shared
-            # frontier for another worker (shared.FrontierScheduler) instead of being dropped.
             response.meta["frontier_give_back"] = True
+            return True
+        return False
+
+    async def parse_page(self, response: Response) -> AsyncIterator[Any]:
+        if self._give_back(response):
             return
         if not isinstance(response, TextResponse):
             return
@@ -253,10 +259,7 @@ class ShopSpider(Spider):
                  self.sitemap_images.get(clean_url(response.url), [])]
         reading = await self.reader.read(response.text, response.url,
                                          bool(response.meta.get("rendered")), extra)
-        if self.stopping and self.config.frontier:
-            # The product budget was spent while this page was being read: the page goes
-            # back to the frontier for another worker, as one that arrives after it does.
-            response.meta["frontier_give_back"] = True
+        if self._give_back(response):  # the budget ran out while the page was read
             return
         if reading.render:
             yield self._rendered(response, reading.render)
