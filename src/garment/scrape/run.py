@@ -10,7 +10,6 @@ parent dies.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -262,11 +261,8 @@ def run(config: CrawlConfig) -> CrawlStats:
         from garment.scrape.frontier import safe_url
 
         record["frontier"] = safe_url(config.frontier)
-    if config.frontier and "shared" in inspect.signature(catalogue.start_run).parameters:
-        # One of many workers on a shared catalogue: the others' runs are running too.
-        run_id = catalogue.start_run(record, shared=True)
-    else:
-        run_id = catalogue.start_run(record)
+    # One of many workers on a shared catalogue: the others' runs are running too.
+    run_id = catalogue.start_run(record, shared=config.frontier is not None)
     emit("started", run_id=run_id)
     if config.ignore_robots:
         logger.warning("robots.txt is IGNORED for this crawl (--ignore-robots)")
